@@ -1,0 +1,121 @@
+"""What every chapter script shares: its command line, where its component comes from, where its
+plots go, and how it prints a measured claim.
+
+A chapter script does::
+
+    from course.chapter import setup
+    ch = setup(6, "Adam")            # parses --quick / --out / --mine / --dataset
+    adam_mod = ch.component          # solutions.ch06_adam, or exercises.ch06_adam with --mine
+    ...
+    ch.savefig(fig, "trajectories")  # writes <out>/ch06_adam/trajectories.png
+    ch.claim("Adam converges 3-5x faster than SGD", measured="4.2x fewer epochs", holds=True)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course.catalog import chapter as find_chapter
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def in_notebook() -> bool:
+    """True inside Jupyter (then the command line is not ours to parse)."""
+    return "ipykernel" in sys.modules
+
+
+@dataclass
+class ChapterRun:
+    number: int
+    stem: str
+    quick: bool
+    out: Path
+    mine: bool
+    dataset: str | None
+    component: object = None
+    component_source: str = ""
+    claims: list = field(default_factory=list)
+
+    def savefig(self, fig, name: str) -> Path:
+        """Save a matplotlib figure as ``<out>/<name>.png``, close it, and print the path."""
+        import matplotlib.pyplot as plt
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        if not in_notebook():
+            plt.close(fig)
+        print(f"  [plot] {path}")
+        return path
+
+    def claim(self, claim: str, measured: str, holds: bool | None) -> None:
+        """Print a claim of the source documents next to what this run measured."""
+        from rich.console import Console
+        from rich.panel import Panel
+
+        verdict = {True: "[green]consistent with our run[/]", False: "[red]not what we measured[/]",
+                   None: "[yellow]inconclusive at this size[/]"}[holds]
+        self.claims.append({"claim": claim, "measured": measured, "holds": holds})
+        Console().print(Panel(f"[bold]Claim:[/] {claim}\n[bold]Measured:[/] {measured}\n{verdict}",
+                              title="claim check", expand=False))
+
+
+def _load_component(stem: str, mine: bool):
+    """Import the chapter's component: the learner's own (--mine) or the reference solution.
+
+    A student bundle has no solutions/, so then the learner's version is used if it is
+    implemented; otherwise ``None`` is returned and the chapter falls back to Keras built-ins.
+    """
+    order = ["exercises", "solutions"] if mine else ["solutions", "exercises"]
+    for package in order:
+        try:
+            module = importlib.import_module(f"{package}.{stem}")
+        except ModuleNotFoundError as exc:
+            if exc.name in (package, f"{package}.{stem}"):
+                continue
+            raise
+        return module, package
+    return None, ""
+
+
+def setup(number: int, title: str, argv: list[str] | None = None, description: str = "") -> ChapterRun:
+    """Parse the chapter's command line and load its component."""
+    info = find_chapter(number)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m chapters.{info.stem}",
+        description=description or f"Chapter {number}: {title}",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and few epochs (well under a minute on 2 CPU cores)")
+    parser.add_argument("--out", default=None,
+                        help=f"folder for the plots (default: ./out/{info.stem})")
+    parser.add_argument("--mine", action="store_true",
+                        help="use your implementation from exercises/ instead of the reference")
+    parser.add_argument("--dataset", default=None,
+                        help="a TensorFlow Datasets name to use instead of the course data set")
+    if argv is None:
+        argv = [] if in_notebook() else sys.argv[1:]
+    args = parser.parse_args(argv)
+    out = Path(args.out) if args.out else Path("out") / info.stem
+    run = ChapterRun(number, info.stem, args.quick, out, args.mine, args.dataset)
+    run.component, run.component_source = _load_component(info.stem, args.mine)
+    if args.mine and run.component_source != "exercises":
+        print(f"note: no exercises/{info.stem}.py found; using the reference solution")
+    print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run, "
+          f"component from {run.component_source or 'nowhere: Keras built-ins only'}, plots in {out})")
+    return run
+
+
+def implemented(cls_or_fn, *args, **kwargs) -> bool:
+    """True when calling ``cls_or_fn(*args, **kwargs)`` does not raise NotImplementedError."""
+    try:
+        cls_or_fn(*args, **kwargs)
+    except NotImplementedError:
+        return False
+    return True

@@ -1,0 +1,88 @@
+"""Plots the chapters share: optimizer paths on an ill-conditioned bowl, loss curves.
+
+The bowl is ``f(x1, x2) = a*x1^2 + b*x2^2`` (by default ``0.1*x1^2 + 2*x2^2``): twenty times
+steeper along x2 than along x1, the shape that unscaled features give a loss surface.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "nbagg")) else None
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+BOWL = (0.1, 2.0)
+START = (-5.0, -2.0)
+
+
+def bowl_loss(x1, x2, a: float = BOWL[0], b: float = BOWL[1]):
+    return a * np.square(x1) + b * np.square(x2)
+
+
+def run_on_bowl(optimizer, steps: int = 50, start=START, a: float = BOWL[0], b: float = BOWL[1]) -> np.ndarray:
+    """Run a Keras optimizer on the bowl from ``start``; return the (steps+1, 2) path.
+
+    The gradient is the closed form ``(2*a*x1, 2*b*x2)``, so any Keras optimizer (a built-in or
+    a course component) can be dropped in and the paths compared point by point.
+    """
+    import keras
+
+    x = keras.Variable(np.asarray(start, dtype="float32"), name="x")
+    coef = np.asarray([2 * a, 2 * b], dtype="float32")
+    path = [x.numpy().copy()]
+    for _ in range(steps):
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(coef * x.numpy()), x)])
+        path.append(x.numpy().copy())
+    return np.stack(path)
+
+
+def steps_to_reach(path: np.ndarray, loss: float, a: float = BOWL[0], b: float = BOWL[1]) -> int | None:
+    """The first step at which the bowl loss is at or below ``loss`` (None if never)."""
+    values = bowl_loss(path[:, 0], path[:, 1], a, b)
+    hits = np.nonzero(values <= loss)[0]
+    return int(hits[0]) if hits.size else None
+
+
+def plot_trajectories(ax, paths: dict, title: str = "", a: float = BOWL[0], b: float = BOWL[1],
+                      extent=(-6.0, 2.0, -3.0, 3.0)) -> None:
+    """Draw the bowl's contours and one path per optimizer (name -> (n, 2) array)."""
+    x1 = np.linspace(extent[0], extent[1], 200)
+    x2 = np.linspace(extent[2], extent[3], 200)
+    g1, g2 = np.meshgrid(x1, x2)
+    ax.contour(g1, g2, bowl_loss(g1, g2, a, b), levels=np.geomspace(0.01, 30, 14), colors="0.8",
+               linewidths=0.8)
+    for name, path in paths.items():
+        path = np.asarray(path)
+        ax.plot(path[:, 0], path[:, 1], "o-", ms=2.5, lw=1.2, label=name)
+    ax.plot([0], [0], "k*", ms=10)
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("x1 (shallow)")
+    ax.set_ylabel("x2 (steep)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def plot_curves(ax, curves: dict, xlabel: str = "epoch", ylabel: str = "loss", logy: bool = True,
+                title: str = "", x: dict | None = None) -> None:
+    """One line per name -> sequence of values (optionally with its own x values)."""
+    for name, values in curves.items():
+        xs = x[name] if x and name in x else np.arange(1, len(values) + 1)
+        ax.plot(xs, values, label=name, lw=1.5)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def figure(nrows: int = 1, ncols: int = 1, width: float = 5.0, height: float = 4.0, **kwargs):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                             **kwargs)
+    return fig, axes
