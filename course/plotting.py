@@ -6,9 +6,12 @@ steeper along x2 than along x1, the shape that unscaled features give a loss sur
 
 from __future__ import annotations
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg") if not matplotlib.get_backend().lower().startswith(("module://", "nbagg")) else None
+if "ipykernel" not in sys.modules:  # scripts and tests draw off-screen; notebooks keep inline plots
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
