@@ -1,0 +1,272 @@
+"""The ``course`` command: list, run, grade, release, doctor.
+
+Exit codes: 0 when the command did its job (``grade`` exits 0 whatever the score), 2 for bad
+arguments or an unreadable folder, 1 when a chapter run or a release check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from rich.console import Console  # noqa: E402
+
+from course.catalog import CHAPTERS, chapter as find_chapter  # noqa: E402
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    err_console.print(f"[red]error:[/] {message}")
+    return code
+
+
+# ---------------------------------------------------------------------------------------- list
+
+def _exercise_state(path: Path) -> str:
+    """done / started / not started / missing, from the source text alone (nothing is run)."""
+    if not path.is_file():
+        return "missing"
+    text = path.read_text(encoding="utf-8", errors="replace")
+    stubs = text.count('raise NotImplementedError("')
+    if stubs == 0:
+        return "written"
+    from course.release import HEADER
+
+    original = Path(__file__).resolve().parents[1] / "solutions" / path.name
+    if original.is_file():
+        from course.release import strip_solutions
+
+        if text == strip_solutions(original.read_text(encoding="utf-8"), path.name):
+            return "not started"
+    elif text.startswith(HEADER.splitlines()[0]) and stubs:
+        pass
+    return f"started ({stubs} part(s) left)"
+
+
+def cmd_list(args) -> int:
+    from rich.table import Table
+
+    from course.grader.grade import exercise_spec
+
+    folder = Path(args.dir)
+    table = Table(title=f"Chapters (exercises in {folder})")
+    for column in ("#", "chapter", "you build", "exercise", "graded"):
+        table.add_column(column)
+    for c in CHAPTERS:
+        table.add_row(str(c.number), f"{c.title}\n[dim]{c.mechanic}[/]", ", ".join(c.exports),
+                      _exercise_state(folder / f"{c.stem}.py"),
+                      "yes" if exercise_spec(c.stem) else "not yet")
+    console.print(table)
+    console.print("Run a chapter: [bold]course run N[/] (add --quick for a short run). "
+                  "Grade yourself: [bold]course grade[/].")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- run
+
+def cmd_run(args) -> int:
+    try:
+        info = find_chapter(args.chapter)
+    except ValueError as exc:
+        return _fail(str(exc))
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "chapters" / f"{info.stem}.py").is_file():
+        return _fail(f"chapter {info.number} ({info.stem}) has no script yet")
+    command = [sys.executable, "-m", f"chapters.{info.stem}"]
+    if args.quick:
+        command.append("--quick")
+    if args.out:
+        command += ["--out", str(Path(args.out).resolve())]
+    if args.mine:
+        command.append("--mine")
+    if args.dataset:
+        command += ["--dataset", args.dataset]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keep the learner's working directory (plots land in ./out by default); the chapter's stderr
+    # goes through a filter that drops TensorFlow's start-up banner lines, nothing else.
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    from course.grader.runner import _is_noise
+
+    for raw in proc.stderr:
+        line = raw.decode("utf-8", "replace")
+        if not _is_noise(line):
+            sys.stderr.write(line)
+            sys.stderr.flush()
+    return proc.wait()
+
+
+# --------------------------------------------------------------------------------------- grade
+
+def cmd_grade(args) -> int:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from course.grader.grade import GradingError, grade_submission, select_exercises
+    from course.grader.report import gradescope_results, print_report, write_json
+
+    try:
+        select_exercises(args.chapter)
+    except GradingError as exc:
+        return _fail(str(exc))
+    if args.timeout <= 0:
+        return _fail("--timeout must be a positive number of seconds")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_exercise(exercise, state):
+            if state == "start":
+                progress.update(task, description=f"grading {exercise.stem}")
+
+        try:
+            report = grade_submission(args.dir, args.chapter, args.seed, device=args.device,
+                                      timeout=args.timeout, on_exercise=on_exercise)
+        except GradingError as exc:
+            return _fail(str(exc))
+    print_report(report, console, verbose=args.verbose)
+    try:
+        if args.json:
+            write_json(report, args.json)
+            console.print(f"wrote {args.json}")
+        if args.gradescope:
+            write_json(gradescope_results(report), args.gradescope)
+            console.print(f"wrote {args.gradescope}")
+    except OSError as exc:
+        return _fail(f"could not write the report: {exc}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- release
+
+def cmd_release(args) -> int:
+    from course.release import ReleaseError, release, student_bundle
+
+    try:
+        if args.student:
+            release(check=False)
+            target = student_bundle(Path(args.student))
+            console.print(f"wrote a student bundle without solutions to {target}")
+            return 0
+        changed = release(check=args.check)
+    except ReleaseError as exc:
+        return _fail(str(exc), 1)
+    if args.check:
+        if changed:
+            return _fail("exercises/ differs from what `course release` generates from solutions/ "
+                         f"({', '.join(changed)}); run `course release` and commit the result", 1)
+        console.print("exercises/ is up to date with solutions/")
+        return 0
+    console.print(f"regenerated exercises/ ({', '.join(changed) if changed else 'no changes'})")
+    return 0
+
+
+# -------------------------------------------------------------------------------------- doctor
+
+def cmd_doctor(args) -> int:
+    import platform
+
+    from rich.table import Table
+
+    table = Table(title="course doctor")
+    table.add_column("what")
+    table.add_column("found")
+    table.add_row("python", platform.python_version())
+    try:
+        import tensorflow as tf
+
+        import keras
+    except ImportError as exc:
+        table.add_row("tensorflow / keras", f"[red]not importable: {exc}[/]")
+        console.print(table)
+        return 1
+    table.add_row("tensorflow", tf.__version__)
+    table.add_row("keras", f"{keras.__version__} (backend {keras.backend.backend()})")
+    gpus = tf.config.list_physical_devices("GPU")
+    table.add_row("devices", ", ".join(d.name for d in tf.config.list_physical_devices()) or "none")
+    table.add_row("GPU", f"{len(gpus)} visible" if gpus else "none (the course runs on the CPU; "
+                  "mixed-precision timings need a GPU)")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        cc = details.get("compute_capability")
+        fast = cc is not None and cc >= (7, 0)
+        table.add_row("mixed precision", f"compute capability {cc}: "
+                      + ("float16 Tensor Cores available" if fast else "no fast float16"))
+    else:
+        table.add_row("mixed precision", "mixed_float16 works on the CPU for the numerical "
+                      "lessons, without a speed-up")
+    try:
+        import tensorflow_datasets as tfds
+
+        table.add_row("tensorflow-datasets", tfds.__version__)
+    except ImportError as exc:
+        table.add_row("tensorflow-datasets", f"[red]{exc}[/]")
+    for name in ("matplotlib", "sklearn", "rich"):
+        try:
+            module = __import__(name)
+            table.add_row(name, getattr(module, "__version__", "installed"))
+        except ImportError as exc:
+            table.add_row(name, f"[red]{exc}[/]")
+    console.print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description=(
+        "A Keras 3 course on deep-learning optimization: run chapters, grade exercises."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="the chapters, and which exercises you have done")
+    p.add_argument("--dir", default="exercises", help="your exercises folder (default ./exercises)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a chapter script")
+    p.add_argument("chapter", help="chapter number (1-7) or stem")
+    p.add_argument("--quick", action="store_true", help="a short run (well under a minute)")
+    p.add_argument("--out", help="folder for the plots")
+    p.add_argument("--mine", action="store_true", help="use your exercises/ implementation")
+    p.add_argument("--dataset", help="a TensorFlow Datasets name instead of the course data")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("grade", help="grade exercise files against the Keras references")
+    p.add_argument("dir", nargs="?", default="exercises", help="folder of exercise files (default ./exercises)")
+    p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    p.add_argument("--json", help="write the report as JSON to this file")
+    p.add_argument("--gradescope", help="write Gradescope's results.json to this file")
+    p.add_argument("--seed", type=int, help="seed for the randomized inputs (default: a new one, printed)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
+                   help="where checks run (default: the GPU if TensorFlow sees one)")
+    p.add_argument("--verbose", "-v", action="store_true", help="show feedback for passed checks too")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("release", help="regenerate exercises/ from solutions/ (instructors)")
+    p.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
+    p.add_argument("--student", metavar="DIR", help="write a student bundle without solutions to DIR")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("doctor", help="versions, devices, GPU and mixed-precision support")
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Grade a folder of exercise files: static checks, then student and reference workers, then judging.
+
+``grade_submission`` returns the report of SPEC.md's JSON schema (a plain dict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from course.catalog import CHAPTERS, chapter as find_chapter
+from course.grader import runner, static
+from course.grader.compare import default_judge, mistake_from_error
+from course.grader.spec import Exercise, Verdict
+
+POINTS_PER_EXERCISE = 10.0
+SCHEMA = 1
+
+
+class GradingError(Exception):
+    """Grading could not run at all (bad arguments, unreadable folder)."""
+
+
+def exercise_spec(stem: str) -> Exercise | None:
+    """The grader's checks for a chapter stem, or None if that chapter has none yet."""
+    try:
+        module = importlib.import_module(f"course.grader.{stem}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"course.grader.{stem}":
+            return None
+        raise
+    return module.EXERCISE
+
+
+def gradable_chapters() -> list[Exercise]:
+    return [spec for spec in (exercise_spec(c.stem) for c in CHAPTERS) if spec is not None]
+
+
+def new_seed() -> int:
+    return secrets.randbelow(10**6)
+
+
+class ReferenceCache:
+    """Reference outputs per (exercise, seed, device), computed once in a worker with no student code."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[threading.Event, list]] = {}
+
+    def get(self, exercise: Exercise, seed: int, device: str, timeout: float,
+            memory_limit: int) -> runner.WorkerReport:
+        key = (exercise.stem, seed, device)
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                entry = (threading.Event(), [])
+                self._entries[key] = entry
+        done, box = entry
+        if owner:
+            names = [c.name for c in exercise.checks if c.needs_reference]
+            try:
+                box.append(runner.run_checks(
+                    exercise.stem, None, names, seed, device=device,
+                    timeout=max(timeout, 120.0) * 2, memory_limit=max(memory_limit, 8 * 1024**3)))
+            finally:
+                done.set()
+        done.wait()
+        if not box:
+            raise GradingError(f"computing the reference for {exercise.stem} failed")
+        return box[0]
+
+
+_DEFAULT_CACHE = ReferenceCache()
+
+
+def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: str, seconds: float,
+                 feedback: str = "", hint: str | None = None) -> dict:
+    if verdict is not None:
+        credit = verdict.credit if verdict.credit is not None else (1.0 if verdict.passed else 0.0)
+        feedback, hint = verdict.feedback, verdict.hint
+        passed = verdict.passed
+        status = "passed" if passed else "failed"
+    else:
+        credit, passed = 0.0, False
+    return {"name": check.name, "description": check.description,
+            "score": round(max_score * credit, 4), "max_score": round(max_score, 4),
+            "passed": passed, "status": status, "feedback": feedback, "hint": hint,
+            "seconds": round(seconds, 2)}
+
+
+def _error_feedback(error: dict) -> str:
+    where = f" ({error['where']})" if error.get("where") else ""
+    if error.get("type") == "NotImplementedError":
+        return f"not implemented yet{where}"
+    if error.get("type") == "SystemExit":
+        return f"your code called sys.exit({error.get('message')}){where}"
+    return f"{error.get('type')}: {error.get('message')}{where}"
+
+
+def _outcome_feedback(outcome: runner.CheckOutcome) -> str:
+    if outcome.status == "timeout":
+        return outcome.message + " — an infinite loop, or far too slow?"
+    if outcome.status == "memory":
+        return outcome.message
+    if outcome.status == "crashed":
+        return f"the Python process died during this check: {outcome.message}"
+    return outcome.message or outcome.status
+
+
+def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "auto",
+                   timeout: float = 60.0, memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
+                   cache: ReferenceCache | None = None) -> dict:
+    cache = cache or _DEFAULT_CACHE
+    total_weight = sum(c.weight for c in exercise.checks)
+    max_scores = {c.name: POINTS_PER_EXERCISE * c.weight / total_weight for c in exercise.checks}
+    entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
+             "max_score": POINTS_PER_EXERCISE, "status": "graded", "message": "", "checks": []}
+    started = time.monotonic()
+
+    def all_zero(status: str, feedback: str, hint: str | None = None) -> dict:
+        entry["checks"] = [_check_entry(c, max_scores[c.name], None, status=status, seconds=0.0,
+                                        feedback=feedback, hint=hint) for c in exercise.checks]
+        entry["message"] = feedback
+        return entry
+
+    if not path.is_file():
+        entry["status"] = "missing"
+        return all_zero("missing", f"no file {path.name} in {path.parent}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        entry["status"] = "error"
+        return all_zero("error", f"cannot read {path}: {exc}")
+    found = static.inspect_source(text, path.name, exercise.exports, exercise.forbidden)
+    if not found.ok:
+        entry["status"] = "error" if found.status == "error" else "graded"
+        return all_zero(found.status, found.message)
+
+    names = [c.name for c in exercise.checks]
+    timeouts = {c.name: timeout * c.timeout_factor for c in exercise.checks}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference_future = pool.submit(cache.get, exercise, seed, device, timeout, memory_limit)
+        student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
+                                    timeout=timeout, timeouts=timeouts, memory_limit=memory_limit)
+        reference = reference_future.result()
+    entry["device"] = student.device or reference.device
+    entry["backend"] = student.backend or reference.backend
+
+    if student.import_status != "ok":
+        error = student.import_error or {}
+        if student.import_status == "delegation":
+            return all_zero("delegation", student.import_message)
+        if student.import_status == "timeout":
+            entry["status"] = "timeout"
+            return all_zero("timeout", f"importing {path.name} did not finish: {student.import_message}")
+        entry["status"] = "error"
+        if error:
+            return all_zero("error", f"importing {path.name} failed: {_error_feedback(error)}")
+        return all_zero("error", f"could not run {path.name}: {student.import_message}"
+                        + (f"\n{student.stderr_tail[-800:]}" if student.import_status == "fatal" else ""))
+
+    for check in exercise.checks:
+        outcome = student.outcomes.get(check.name, runner.CheckOutcome("not_run", message="not run"))
+        max_score = max_scores[check.name]
+        if outcome.status == "error":
+            text_error = _error_feedback(outcome.error or {})
+            mistake = mistake_from_error(check, f"{(outcome.error or {}).get('type')}: "
+                                                f"{(outcome.error or {}).get('message')}")
+            hint = mistake.hint if mistake else None
+            if mistake:
+                text_error = f"{text_error} — this looks like a known mistake ({mistake.name})"
+            entry["checks"].append(_check_entry(check, max_score, None, status="error",
+                                                seconds=outcome.seconds, feedback=text_error,
+                                                hint=hint))
+            continue
+        if outcome.status != "ok":
+            entry["checks"].append(_check_entry(check, max_score, None, status=outcome.status,
+                                                seconds=outcome.seconds,
+                                                feedback=_outcome_feedback(outcome)))
+            continue
+        inputs = check.make_inputs(seed)
+        ref_outputs = {}
+        if check.needs_reference:
+            ref = reference.outcomes.get(check.name)
+            if ref is None or ref.status != "ok":
+                detail = (ref.error or {}).get("traceback") or (ref.message if ref else "not run")
+                entry["checks"].append(_check_entry(
+                    check, max_score, None, status="grader_error", seconds=outcome.seconds,
+                    feedback=f"the grader could not compute the reference for this check "
+                             f"(a course bug, please report it): {str(detail)[-600:]}"))
+                continue
+            ref_outputs = ref.outputs
+        judge = check.judge or (lambda s, r, i, _c=check: default_judge(_c, s, r, i))
+        try:
+            verdict = judge(outcome.outputs or {}, ref_outputs, inputs)
+        except Exception as exc:  # noqa: BLE001 - a malformed result is the student's failure
+            verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
+        entry["checks"].append(_check_entry(check, max_score, verdict, status="", seconds=outcome.seconds))
+    entry["score"] = round(sum(c["score"] for c in entry["checks"]), 4)
+    entry["seconds"] = round(time.monotonic() - started, 2)
+    return entry
+
+
+def select_exercises(chapters: list[str] | None) -> list[Exercise]:
+    if not chapters:
+        return gradable_chapters()
+    selected = []
+    for key in chapters:
+        try:
+            info = find_chapter(key)
+        except ValueError as exc:
+            raise GradingError(str(exc)) from None
+        spec = exercise_spec(info.stem)
+        if spec is None:
+            raise GradingError(f"chapter {info.number} ({info.stem}) has no graded exercise yet")
+        if spec not in selected:
+            selected.append(spec)
+    return selected
+
+
+def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = None,
+                     seed: int | None = None, *, device: str = "auto", timeout: float = 60.0,
+                     memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
+                     cache: ReferenceCache | None = None, on_exercise=None) -> dict:
+    """Grade every exercise file in ``directory``; the report as a dict (SPEC.md's schema)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise GradingError(f"{folder} is not a folder (expected a folder of exercise files such as "
+                           f"{folder / 'ch06_adam.py'})")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise GradingError(f"cannot read the folder {folder}")
+    if device not in ("auto", "cpu", "gpu"):
+        raise GradingError(f"--device must be cpu or gpu, not {device!r}")
+    exercises = select_exercises(chapters)
+    seed = new_seed() if seed is None else int(seed)
+    started = time.monotonic()
+    results = []
+    for exercise in exercises:
+        if on_exercise:
+            on_exercise(exercise, "start")
+        result = grade_exercise(exercise, folder / f"{exercise.stem}.py", seed, device=device,
+                                timeout=timeout, memory_limit=memory_limit, cache=cache)
+        results.append(result)
+        if on_exercise:
+            on_exercise(exercise, result)
+    devices = sorted({r["device"] for r in results if r.get("device")}) or ["CPU"]
+    backends = [r["backend"] for r in results if r.get("backend")]
+    return {
+        "schema": SCHEMA,
+        "submission": str(folder),
+        "seed": seed,
+        "backend": backends[0] if backends else "tensorflow",
+        "devices": devices,
+        "score": round(sum(r["score"] for r in results), 4),
+        "max_score": round(sum(r["max_score"] for r in results), 4),
+        "seconds": round(time.monotonic() - started, 2),
+        "exercises": results,
+    }

@@ -1,0 +1,412 @@
+"""The checks every optimizer exercise gets, built from three things per optimizer:
+
+- ``draw(rng)``: hyperparameters that separate a correct implementation from each known
+  mistake by far more than the tolerance (a large epsilon, a low beta_2, ...);
+- ``update(state, w, g, lr, t, hp, variant)``: a NumPy model of one step for one variable (and of
+  each known-wrong ``variant``), used to recognise mistakes — never to grade correctness, which is
+  always against the Keras reference run in its own worker;
+- the known mistakes, each a variant name of ``update`` with its hint.
+
+The same ``run`` functions execute in the student worker (``impl`` = the student's module) and in
+the reference worker (``impl`` = the Keras built-ins under the student's names).
+
+Every run function imports keras inside: this module is imported by the grading parent, which
+never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from course.grader.spec import Check, Mistake
+
+# --------------------------------------------------------------------------------------------
+# Problems: variables, a quadratic-plus-noise gradient, and an optional learning-rate schedule.
+# The gradient is g = curvature * w + noise[t], computed from the variable's current value, so a
+# NumPy model can replay exactly what the worker did.
+
+
+def draw_problem(rng: np.random.Generator, *, shapes=None, steps: int | None = None,
+                 noise_decay: bool = False, schedule: bool = False) -> dict:
+    if shapes is None:
+        shapes = [(int(rng.integers(2, 5)),), (int(rng.integers(2, 4)), int(rng.integers(2, 5))),
+                  (int(rng.integers(1, 4)), 1, int(rng.integers(2, 4)))]
+    steps = steps or int(rng.integers(20, 26))
+    w0 = [rng.normal(0, 1.5, size=s).astype(np.float32) for s in shapes]
+    curvature = [np.float32(rng.uniform(0.3, 3.0)) for _ in shapes]
+    scale = np.geomspace(1.0, 0.05, steps) if noise_decay else np.ones(steps)
+    noise = [[(rng.normal(0, 1.0, size=s) * scale[t]).astype(np.float32) for s in shapes]
+             for t in range(steps)]
+    problem = {"w0": w0, "curvature": curvature, "noise": noise, "steps": steps}
+    if schedule:
+        problem["schedule"] = {"initial": float(rng.uniform(0.05, 0.2)),
+                               "decay_steps": int(rng.integers(2, 6)),
+                               "decay_rate": float(rng.uniform(0.3, 0.7))}
+    return problem
+
+
+def learning_rate_at(inputs: dict, step: int) -> float:
+    """The rate used by the update numbered ``step`` (0-based), as Keras evaluates it."""
+    s = inputs.get("schedule")
+    if s is None:
+        return float(np.float32(inputs["kwargs"]["learning_rate"]))
+    return float(np.float32(s["initial"] * s["decay_rate"] ** (step / s["decay_steps"])))
+
+
+def keras_learning_rate(inputs: dict):
+    """In a worker: the learning rate argument for the optimizer (a float or a schedule)."""
+    s = inputs.get("schedule")
+    if s is None:
+        return inputs["kwargs"]["learning_rate"]
+    import keras
+
+    return keras.optimizers.schedules.ExponentialDecay(
+        s["initial"], decay_steps=s["decay_steps"], decay_rate=s["decay_rate"])
+
+
+def optimizer_kwargs(inputs: dict) -> dict:
+    kwargs = dict(inputs["kwargs"])
+    kwargs["learning_rate"] = keras_learning_rate(inputs)
+    return kwargs
+
+
+Update = Callable[..., np.ndarray]
+
+
+def simulate(inputs: dict, update: Update, variant: str | None = None,
+             shared_state: bool = False) -> dict:
+    """Replay a trajectory in float64 NumPy with ``update(state, w, g, lr, t, hp, variant)``."""
+    hp = {k: float(np.float32(v)) if isinstance(v, float) else v
+          for k, v in inputs["kwargs"].items()}
+    ws = [w.astype(np.float64) for w in inputs["w0"]]
+    shared: dict = {}
+    states = [shared if shared_state else {} for _ in ws]
+    out = [[] for _ in ws]
+    with np.errstate(all="ignore"):
+        for step in range(inputs["steps"]):
+            lr = learning_rate_at(inputs, step)
+            for i, w in enumerate(ws):
+                g = inputs["curvature"][i] * w.astype(np.float32) + inputs["noise"][step][i]
+                ws[i] = update(states[i], w, g.astype(np.float64), lr, step + 1, hp, variant)
+                out[i].append(ws[i])
+    return {f"w{i}_trajectory": np.stack(traj) for i, traj in enumerate(out)}
+
+
+def run_trajectory(cls_name: str):
+    def run(impl, inputs, ctx):
+        import keras
+
+        optimizer = getattr(impl, cls_name)(**optimizer_kwargs(inputs))
+        variables = [keras.Variable(w, name=f"w{i}") for i, w in enumerate(inputs["w0"])]
+        out = [[] for _ in variables]
+        for step in range(inputs["steps"]):
+            grads = [keras.ops.convert_to_tensor(
+                inputs["curvature"][i] * v.numpy() + inputs["noise"][step][i])
+                for i, v in enumerate(variables)]
+            optimizer.apply_gradients(zip(grads, variables))
+            for i, v in enumerate(variables):
+                out[i].append(np.array(v.numpy()))
+        return {f"w{i}_trajectory": np.stack(traj) for i, traj in enumerate(out)}
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------
+# Small models for the integration checks (fit, mixed precision, jit, save/load, distribution).
+
+
+def draw_fit_data(rng: np.random.Generator, n: int = 64, features: int = 5, hidden: int = 8) -> dict:
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    true_w = rng.normal(size=(features, 1)).astype(np.float32)
+    y = (np.tanh(x @ true_w) + 0.1 * rng.normal(size=(n, 1))).astype(np.float32)
+    weights = [rng.normal(0, 0.5, size=(features, hidden)).astype(np.float32),
+               np.zeros(hidden, np.float32),
+               rng.normal(0, 0.5, size=(hidden, 1)).astype(np.float32),
+               np.zeros(1, np.float32)]
+    return {"x": x, "y": y, "weights": weights}
+
+
+def build_model(inputs: dict):
+    import keras
+
+    x = inputs["x"]
+    model = keras.Sequential([keras.Input((x.shape[1],)),
+                              keras.layers.Dense(inputs["weights"][0].shape[1], activation="tanh"),
+                              keras.layers.Dense(1)])
+    model.set_weights(inputs["weights"])
+    return model
+
+
+def _fit_outputs(model, history) -> dict:
+    return {"loss_per_epoch": np.asarray(history.history["loss"], dtype=np.float64),
+            "final_weights": np.concatenate([np.ravel(w) for w in model.get_weights()])}
+
+
+def run_fit(cls_name: str, *, jit_compile: bool = False, policy: str | None = None,
+            mirrored: bool = False, epochs: int = 3):
+    def run(impl, inputs, ctx):
+        import keras
+
+        if policy:
+            keras.config.set_dtype_policy(policy)
+        extra = {}
+        if mirrored:
+            import tensorflow as tf
+
+            strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+            with strategy.scope():
+                model = build_model(inputs)
+                model.compile(optimizer=getattr(impl, cls_name)(**optimizer_kwargs(inputs)),
+                              loss="mse")
+            extra["replicas"] = int(strategy.num_replicas_in_sync)
+        else:
+            model = build_model(inputs)
+            model.compile(optimizer=getattr(impl, cls_name)(**optimizer_kwargs(inputs)),
+                          loss="mse", jit_compile=jit_compile)
+        history = model.fit(inputs["x"], inputs["y"], batch_size=16, epochs=epochs,
+                            shuffle=False, verbose=0)
+        out = _fit_outputs(model, history)
+        out.update(extra)
+        if policy:
+            optimizer = model.optimizer
+            out["wrapped_in_loss_scale_optimizer"] = isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer)
+            out["kernel_dtype"] = str(model.layers[0].kernel.dtype)
+            out["output_dtype"] = str(keras.ops.convert_to_tensor(model(inputs["x"][:2])).dtype)
+            if out["wrapped_in_loss_scale_optimizer"]:
+                out["loss_scale"] = float(np.asarray(optimizer.dynamic_scale))
+        return out
+
+    return run
+
+
+def run_save_load(cls_name: str):
+    def run(impl, inputs, ctx):
+        import keras
+
+        model = build_model(inputs)
+        model.compile(optimizer=getattr(impl, cls_name)(**optimizer_kwargs(inputs)), loss="mse")
+        model.fit(inputs["x"], inputs["y"], batch_size=16, epochs=2, shuffle=False, verbose=0)
+        path = ctx.tmpdir / "trained.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        before = [np.asarray(v) for v in model.optimizer.variables]
+        after = [np.asarray(v) for v in loaded.optimizer.variables]
+        state_kept = len(before) == len(after) and all(
+            a.shape == b.shape and np.allclose(a, b) for a, b in zip(before, after))
+        history = loaded.fit(inputs["x"], inputs["y"], batch_size=16, epochs=2, shuffle=False,
+                             verbose=0)
+        out = _fit_outputs(loaded, history)
+        out["same_class_after_load"] = type(loaded.optimizer).__name__ == type(model.optimizer).__name__
+        out["optimizer_state_restored"] = bool(state_kept)
+        out["iterations_after_load"] = int(np.asarray(after[0])) if after else -1
+        return out
+
+    return run
+
+
+def run_sparse(cls_name: str, steps: int = 5):
+    def run(impl, inputs, ctx):
+        import keras
+        import tensorflow as tf
+
+        table = inputs["table"]
+        layer = keras.layers.Embedding(table.shape[0], table.shape[1])
+        layer.build((None,))
+        layer.embeddings.assign(table)
+        optimizer = getattr(impl, cls_name)(**optimizer_kwargs(inputs))
+        sparse_seen, out = [], []
+        for t in range(steps):
+            ids = tf.constant(inputs["ids"][t])
+            with tf.GradientTape() as tape:
+                rows = layer(ids)
+                loss = tf.reduce_sum(rows * inputs["targets"][t]) + 0.5 * tf.reduce_sum(rows**2)
+            grads = tape.gradient(loss, [layer.embeddings])
+            sparse_seen.append(isinstance(grads[0], tf.IndexedSlices))
+            optimizer.apply_gradients(zip(grads, [layer.embeddings]))
+            out.append(np.array(layer.embeddings.numpy()))
+        return {"table_trajectory": np.stack(out), "gradients_were_sparse": all(sparse_seen)}
+
+    return run
+
+
+def draw_sparse(rng: np.random.Generator, kwargs: dict, steps: int = 5) -> dict:
+    vocab, dim = int(rng.integers(6, 10)), int(rng.integers(2, 5))
+    ids = [rng.integers(0, vocab - 2, size=int(rng.integers(3, 6))).astype(np.int32)
+           for _ in range(steps)]  # the last two rows are never looked up
+    targets = [rng.normal(size=(len(i), dim)).astype(np.float32) for i in ids]
+    return {"kwargs": kwargs, "table": rng.normal(size=(vocab, dim)).astype(np.float32),
+            "ids": ids, "targets": targets}
+
+
+def run_interface(cls_name: str, default_keys: tuple[str, ...]):
+    def run(impl, inputs, ctx):
+        import keras
+
+        cls = getattr(impl, cls_name)
+        optimizer = cls()
+        config = optimizer.get_config()
+        out = {"is_keras_optimizer": isinstance(optimizer, keras.optimizers.Optimizer)}
+        for key in default_keys:
+            value = config.get(key, "<missing from get_config()>")
+            out[f"default {key}"] = value if isinstance(value, (bool, str)) or value is None else float(value)
+        try:
+            cls(not_an_argument=1.0)
+            out["rejects_unknown_argument"] = False
+        except (TypeError, ValueError):
+            out["rejects_unknown_argument"] = True
+        return out
+
+    return run
+
+
+def run_config(cls_name: str, keys: tuple[str, ...]):
+    def run(impl, inputs, ctx):
+        import keras
+
+        cls = getattr(impl, cls_name)
+        optimizer = cls(**inputs["kwargs"])
+        config = optimizer.get_config()
+        clone = cls.from_config(config)
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
+        out = {"same_class_after_deserialize": type(restored).__name__ == cls.__name__}
+        for key in keys:
+            for label, cfg in (("config", config), ("from_config", clone.get_config()),
+                               ("deserialized", restored.get_config())):
+                value = cfg.get(key, "<missing>")
+                out[f"{label} {key}"] = value if isinstance(value, (bool, str)) or value is None else float(value)
+        return out
+
+    return run
+
+
+def single_step_inputs(draw: Callable[[np.random.Generator], dict]):
+    """Keras's own test case (lr 0.5, gradient [1,6,7,2], variable [1,2,3,4]) with drawn options."""
+
+    def inputs(rng):
+        kwargs = draw(rng)
+        kwargs["learning_rate"] = 0.5
+        return {"kwargs": kwargs, "w0": [np.array([1.0, 2.0, 3.0, 4.0], np.float32)],
+                "curvature": [np.float32(0.0)],
+                "noise": [[np.array([1.0, 6.0, 7.0, 2.0], np.float32)]], "steps": 1}
+
+    return inputs
+
+
+# --------------------------------------------------------------------------------------------
+# Assembling the checks
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer class of an exercise, as the suite needs it."""
+
+    cls_name: str
+    update: Update                    # NumPy model: update(state, w, g, lr, t, hp, variant)
+    draw: Callable[[np.random.Generator], dict]  # separating hyperparameters (no learning_rate)
+    defaults: tuple[str, ...]         # get_config keys whose defaults must equal the reference's
+    mistakes: tuple[tuple[str, str, str], ...] = ()  # (variant, name, hint)
+    error_mistakes: tuple[Mistake, ...] = ()  # recognised from an exception's text
+    options: tuple[tuple[str, dict], ...] = ()  # (check name, extra kwargs), e.g. ("amsgrad", {...})
+    lr_range: tuple[float, float] = (0.01, 0.1)
+
+
+def _mistakes(spec: OptimizerSpec, shared: bool = False) -> tuple[Mistake, ...]:
+    made = []
+    for variant, name, hint in spec.mistakes:
+        if variant == "shared_slot" and not shared:
+            continue
+
+        def outputs(inputs, _variant=variant):
+            return simulate(inputs, spec.update,
+                            variant=None if _variant == "shared_slot" else _variant,
+                            shared_state=_variant == "shared_slot")
+
+        made.append(Mistake(name, hint, outputs=outputs))
+    return tuple(made) + spec.error_mistakes
+
+
+def _with_lr(spec: OptimizerSpec, extra: dict | None = None):
+    def draw(rng):
+        kwargs = spec.draw(rng)
+        kwargs.update(extra or {})
+        kwargs["learning_rate"] = float(rng.uniform(*spec.lr_range))
+        return kwargs
+
+    return draw
+
+
+def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
+    """The SPEC.md optimizer check set for one class (``full=False``: the numerical core only)."""
+    p = spec.cls_name.lower()
+    draw = _with_lr(spec)
+    mistakes = _mistakes(spec)
+
+    def problem(**kw):
+        def inputs(rng):
+            out = draw_problem(rng, **kw)
+            out["kwargs"] = draw(rng)
+            return out
+        return inputs
+
+    checks = [
+        Check(f"{p}.interface", run_interface(spec.cls_name, spec.defaults),
+              f"{spec.cls_name} is a keras Optimizer with the reference's constructor defaults"),
+        Check(f"{p}.config", run_config(spec.cls_name, spec.defaults), inputs=lambda rng: {"kwargs": draw(rng)},
+              description="get_config / from_config / keras serialization round trip"),
+        Check(f"{p}.single_step", run_trajectory(spec.cls_name), inputs=single_step_inputs(spec.draw),
+              description="one step on Keras's own test case", mistakes=mistakes),
+        Check(f"{p}.trajectory", run_trajectory(spec.cls_name), inputs=problem(), weight=2.0,
+              description="20+ steps over three variables of different shapes", mistakes=mistakes),
+        Check(f"{p}.slots_per_variable", run_trajectory(spec.cls_name),
+              inputs=problem(shapes=[(4,), (4,), (4,)]), mistakes=_mistakes(spec, shared=True),
+              description="three variables of one shape: each needs its own optimizer state"),
+        Check(f"{p}.schedule", run_trajectory(spec.cls_name), inputs=problem(schedule=True),
+              description="a LearningRateSchedule as the learning rate", mistakes=mistakes),
+    ]
+    for option, extra in spec.options:
+        draw_option = _with_lr(spec, extra)
+
+        def option_inputs(rng, _draw=draw_option):
+            out = draw_problem(rng, noise_decay=True)
+            out["kwargs"] = _draw(rng)
+            return out
+
+        checks.append(Check(f"{p}.{option}", run_trajectory(spec.cls_name), inputs=option_inputs,
+                            description=f"the {option} option over 20+ steps", mistakes=mistakes))
+    if not full:
+        checks.append(Check(f"{p}.fit", run_fit(spec.cls_name), inputs=_fit_inputs(draw),
+                            description="model.fit losses and weights"))
+        return checks
+
+    fit_inputs = _fit_inputs(draw)
+    checks += [
+        Check(f"{p}.fit", run_fit(spec.cls_name), inputs=fit_inputs,
+              description="model.fit losses and weights"),
+        Check(f"{p}.mixed_float16", run_fit(spec.cls_name, policy="mixed_float16"),
+              inputs=fit_inputs, rtol=2e-3, atol=2e-3,
+              description="mixed_float16: compile() wraps it in a LossScaleOptimizer; float32 variables"),
+        Check(f"{p}.sparse_gradients", run_sparse(spec.cls_name),
+              inputs=lambda rng: draw_sparse(rng, draw(rng)), mistakes=(),
+              description="an Embedding's IndexedSlices gradients over 5 steps"),
+        Check(f"{p}.jit_compile", run_fit(spec.cls_name, jit_compile=True), inputs=fit_inputs,
+              description="model.fit with jit_compile=True (XLA)", timeout_factor=2.0),
+        Check(f"{p}.save_load", run_save_load(spec.cls_name), inputs=fit_inputs,
+              description=".keras save/load of a trained model with its optimizer state"),
+        Check(f"{p}.mirrored_strategy", run_fit(spec.cls_name, mirrored=True), inputs=fit_inputs,
+              rtol=1e-4, atol=1e-5,
+              description="tf.distribute.MirroredStrategy over two logical CPUs", timeout_factor=2.0),
+    ]
+    return checks
+
+
+def _fit_inputs(draw):
+    def inputs(rng):
+        out = draw_fit_data(rng)
+        out["kwargs"] = draw(rng)
+        return out
+    return inputs
+

@@ -1,0 +1,95 @@
+"""Presenting a grading report: the console table, the JSON file and Gradescope's results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
+                 "memory": "magenta", "crashed": "magenta", "missing": "yellow",
+                 "delegation": "red", "grader_error": "yellow", "not_run": "yellow"}
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a file so that a reader (or a crash) never sees half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(report: dict, path: str | os.PathLike) -> None:
+    write_atomic(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+
+
+def gradescope_results(report: dict) -> dict:
+    """Gradescope's results.json: one test per check, the seed in the top-level output."""
+    tests = []
+    for exercise in report["exercises"]:
+        for check in exercise["checks"]:
+            output = check["feedback"] or ""
+            if check.get("hint"):
+                output += f"\nHint: {check['hint']}"
+            tests.append({
+                "name": f"{exercise['name']}: {check['name']}",
+                "score": check["score"],
+                "max_score": check["max_score"],
+                "status": "passed" if check["passed"] else "failed",
+                "output": output,
+                "visibility": "visible",
+            })
+    return {
+        "score": report["score"],
+        "execution_time": report.get("seconds", 0.0),
+        "output": f"Graded with seed {report['seed']} on {', '.join(report['devices'])} "
+                  f"({report['backend']}).",
+        "visibility": "visible",
+        "tests": tests,
+    }
+
+
+def print_report(report: dict, console: Console | None = None, verbose: bool = False) -> None:
+    console = console or Console()
+    table = Table(title=f"Grading {report['submission']}  (seed {report['seed']}, "
+                        f"{report['backend']} on {', '.join(report['devices'])})",
+                  show_lines=False, expand=False)
+    table.add_column("exercise / check", no_wrap=True)
+    table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("feedback", overflow="fold")
+    for exercise in report["exercises"]:
+        style = "green" if exercise["score"] >= exercise["max_score"] - 1e-6 else (
+            "red" if exercise["score"] == 0 else "yellow")
+        table.add_row(Text(f"ch{exercise['chapter']:02d} {exercise['name']}", style="bold"),
+                      Text(f"{exercise['score']:.2f}/{exercise['max_score']:.0f}", style=style),
+                      exercise["status"], exercise.get("message", ""))
+        if exercise["status"] == "missing":
+            continue
+        all_same = len({c["feedback"] for c in exercise["checks"]}) == 1 and exercise.get("message")
+        for check in exercise["checks"]:
+            status = check["status"]
+            feedback = "" if (all_same and not verbose) else check["feedback"]
+            if check.get("hint"):
+                feedback += f"\n[hint] {check['hint']}"
+            if check["passed"] and not verbose:
+                feedback = ""
+            table.add_row(f"  {check['name']}", f"{check['score']:.2f}/{check['max_score']:.2f}",
+                          Text(status, style=_STATUS_STYLE.get(status, "")), feedback)
+    console.print(table)
+    console.print(f"[bold]Total: {report['score']:.2f} / {report['max_score']:.0f}[/]   "
+                  f"(seed {report['seed']}; rerun with --seed {report['seed']} to reproduce; "
+                  f"{report.get('seconds', 0):.0f} s)")

@@ -1,0 +1,286 @@
+"""Run checks in a worker process and survive whatever the student's code does.
+
+One worker runs an exercise's checks in order. If a check hangs, exhausts memory, or kills the
+interpreter (``sys.exit`` is caught in the worker; ``os._exit``, a segfault or a fork bomb are
+not), the parent records that check and starts a fresh worker for the checks after it. The
+worker's stdout and stderr are drained into small ring buffers, so a flood of output costs some
+CPU but never memory or disk and never a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course.grader import wire
+
+STARTUP_TIMEOUT = 180.0  # importing TensorFlow on a loaded 2-core machine
+DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+
+
+@dataclass
+class CheckOutcome:
+    status: str  # ok | error | timeout | memory | crashed | not_run
+    outputs: dict | None = None
+    error: dict | None = None
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class WorkerReport:
+    """What running one exercise's checks in workers produced."""
+
+    outcomes: dict[str, CheckOutcome] = field(default_factory=dict)
+    import_status: str = "ok"  # ok | error | timeout | memory | crashed | delegation | fatal
+    import_error: dict | None = None
+    import_message: str = ""
+    missing: list[str] = field(default_factory=list)
+    backend: str = ""
+    device: str = ""
+    versions: dict = field(default_factory=dict)
+    stderr_tail: str = ""
+    restarts: int = 0
+
+
+class _Tail:
+    """Drain a pipe in a thread, keeping only the last ``limit`` bytes."""
+
+    def __init__(self, stream, limit: int = 8192):
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
+        self.limit = limit
+        self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, stream) -> None:
+        try:
+            while True:
+                chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+                if not chunk:
+                    break
+                self.chunks.append(chunk)
+                self.size += len(chunk)
+                while self.size > self.limit and len(self.chunks) > 1:
+                    self.size -= len(self.chunks.popleft())
+        except (OSError, ValueError):
+            pass
+
+    def text(self) -> str:
+        self.thread.join(timeout=1.0)
+        return b"".join(self.chunks)[-self.limit:].decode("utf-8", "replace")
+
+
+def _group_rss(pgid: int) -> int:
+    """Resident memory of every process in a process group (Linux /proc; 0 elsewhere)."""
+    total = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            # after the command: state ppid pgrp ...; rss (pages) is field 24 of stat
+            if int(fields[2]) != pgid:
+                continue
+            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the process did not exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"the process was killed by {name}"
+    return f"the process exited with status {code}"
+
+
+def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, device: str = "auto",
+               timeout: float = 60.0, timeouts: dict[str, float] | None = None,
+               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> WorkerReport:
+    """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers."""
+    report = WorkerReport()
+    remaining = list(checks)
+    timeouts = timeouts or {}
+    while remaining:
+        before = len(remaining)
+        remaining = _one_worker(stem, source, remaining, seed, device, timeout, timeouts,
+                                memory_limit, report)
+        if report.import_status != "ok":
+            for name in remaining:
+                report.outcomes[name] = CheckOutcome("not_run", message=report.import_message)
+            break
+        if remaining:
+            report.restarts += 1
+        if len(remaining) >= before:  # no progress: never loop forever
+            for name in remaining:
+                report.outcomes[name] = CheckOutcome("crashed", message="the worker made no progress")
+            break
+    return report
+
+
+def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_limit,
+                report: WorkerReport) -> list[str]:
+    """Start one worker for ``checks``; return the checks it did not get to."""
+    read_fd, write_fd = os.pipe()
+    with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
+        job = {"stem": stem, "source": os.path.abspath(source) if source else None,
+               "checks": checks, "seed": seed, "device": device, "result_fd": write_fd}
+        job_path = Path(workdir) / "job.json"
+        job_path.write_text(json.dumps(job))
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        # the package must import from wherever it is installed, whatever the student's folder holds
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "course.grader.worker", str(job_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            pass_fds=(write_fd,), cwd=workdir, env=env, start_new_session=True,
+        )
+        os.close(write_fd)
+        stdout_tail, stderr_tail = _Tail(proc.stdout, 2048), _Tail(proc.stderr, 8192)
+        try:
+            return _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report,
+                             stderr_tail)
+        finally:
+            _kill_group(proc)
+            os.close(read_fd)
+            report.stderr_tail = stderr_tail.text()
+            stdout_tail.text()
+
+
+def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, stderr_tail):
+    remaining = list(checks)
+    phase = "startup"  # startup -> importing -> between checks / in a check
+    current: str | None = None
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    buffer = b""
+    started = time.monotonic()
+
+    def fail(status: str, message: str) -> list[str]:
+        nonlocal remaining, current
+        if phase in ("startup", "importing"):
+            report.import_status = status if phase == "importing" else "fatal"
+            report.import_message = message
+            return remaining
+        if current is None and phase == "between" and remaining:
+            current = remaining[0]  # it died before announcing the next check: blame that one
+        if current is not None:
+            report.outcomes[current] = CheckOutcome(status, seconds=time.monotonic() - started,
+                                                    message=message)
+            remaining = [c for c in remaining if c != current]
+        return remaining
+
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            _kill_group(proc)
+            what = {"startup": "starting TensorFlow", "importing": "importing your file"}.get(
+                phase, f"check {current}")
+            limit = deadline - started
+            return fail("timeout", f"stopped after {limit:.0f} s while {what} (time limit)")
+        ready, _, _ = select.select([read_fd], [], [], min(0.25, max(0.0, deadline - now)))
+        if memory_limit and _group_rss(proc.pid) > memory_limit:
+            _kill_group(proc)
+            return fail("memory", f"stopped: used more than {memory_limit / 1024**3:.1f} GiB of memory")
+        if not ready:
+            if proc.poll() is not None and not _readable(read_fd):
+                return fail("crashed", _describe_exit(proc.returncode) + _stderr_hint(stderr_tail))
+            continue
+        chunk = os.read(read_fd, 1 << 20)
+        if not chunk:  # the worker is gone
+            code = proc.wait()
+            if phase == "between" and not remaining:
+                return []
+            return fail("crashed", _describe_exit(code) + _stderr_hint(stderr_tail))
+        buffer += chunk
+        if len(buffer) > wire.MAX_LINE:
+            _kill_group(proc)
+            return fail("crashed", "the worker wrote an oversized message")
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                message = wire.loads(line)
+            except (ValueError, TypeError) as exc:
+                _kill_group(proc)
+                return fail("crashed", f"unreadable message from the worker ({exc})")
+            event = message["event"]
+            if event == "ready":
+                report.backend = message.get("backend", "")
+                report.device = message.get("device", "")
+                report.versions = message.get("versions", {})
+                phase, deadline, started = "importing", time.monotonic() + timeout, time.monotonic()
+            elif event == "fatal":
+                report.import_status = "fatal"
+                report.import_message = message.get("message", "")
+                return remaining
+            elif event in ("import_error", "delegation"):
+                report.import_status = "error" if event == "import_error" else "delegation"
+                report.import_error = message.get("error")
+                report.import_message = message.get("message", "")
+                return remaining
+            elif event == "imported":
+                report.missing = list(message.get("missing", []))
+                phase, deadline = "between", time.monotonic() + timeout
+            elif event == "start" and message.get("check") in remaining:
+                current = message["check"]
+                limit = timeouts.get(current, timeout)
+                phase, deadline, started = "check", time.monotonic() + limit, time.monotonic()
+            elif event == "result" and message.get("check") == current:
+                status = "error" if message.get("error") else "ok"
+                report.outcomes[current] = CheckOutcome(
+                    status, outputs=message.get("outputs"), error=message.get("error"),
+                    seconds=float(message.get("seconds", time.monotonic() - started)))
+                remaining = [c for c in remaining if c != current]
+                current, phase, deadline = None, "between", time.monotonic() + timeout
+                if not remaining:
+                    return []
+
+
+def _readable(fd: int) -> bool:
+    ready, _, _ = select.select([fd], [], [], 0)
+    return bool(ready)
+
+
+def _stderr_hint(tail: _Tail) -> str:
+    lines = [l for l in tail.text().splitlines() if l.strip() and not _is_noise(l)]
+    return (": " + " | ".join(lines[-3:])[-500:]) if lines else ""
+
+
+_NOISE = ("WARNING: All log messages before absl::InitializeLog", "I0000 ", "W0000 ")
+
+
+def _is_noise(line: str) -> bool:
+    return line.startswith(_NOISE)

@@ -1,0 +1,110 @@
+"""What an exercise's checks are made of.
+
+An exercise module (``course/grader/<stem>.py``) defines ``EXERCISE = Exercise(...)``. It must be
+importable WITHOUT TensorFlow (the grading parent process never imports TensorFlow): import
+keras/tensorflow inside the functions that run in a worker.
+
+How one check is graded::
+
+    inputs = check.inputs(rng)                         # parent and both workers: same seed, same inputs
+    student   = check.run(student_module, inputs, ctx) # in the student worker (child process)
+    reference = check.run(reference_ns,   inputs, ctx) # in the reference worker (no student code)
+    verdict   = judge(student, reference, inputs)      # in the parent: numbers only, never code
+
+``run`` gets the student's module or the reference namespace (the Keras built-ins under the
+student's names) and must use only ``impl.<Name>``, so the very same code computes both sides.
+It returns a flat dict of plain values: numpy arrays, floats, ints, bools, strings.
+
+When the student's numbers differ from the reference, each ``Mistake`` whose ``outputs(inputs)``
+(a NumPy model of the wrong variant, computed in the parent) matches the student's numbers names
+the mistake in the feedback.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+Outputs = dict[str, Any]
+
+
+def no_inputs(rng: np.random.Generator) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known-wrong variant and the hint that names it.
+
+    ``outputs(inputs)`` computes (in NumPy, in the parent) what that variant would return for the
+    check's keys; it may return a subset of keys. ``error`` is a regular expression on the
+    student's exception text that identifies the mistake when it makes the code raise.
+    """
+
+    name: str
+    hint: str
+    outputs: Callable[[dict], Outputs] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    feedback: str
+    hint: str | None = None
+    credit: float | None = None  # fraction of the check's points; default 1 if passed else 0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded property of an exercise.
+
+    ``judge(student, reference, inputs) -> Verdict`` replaces the default comparison (all keys
+    of the reference within ``rtol``/``atol``) for checks that are properties rather than
+    equalities (e.g. "every example exactly once per epoch").
+    """
+
+    name: str
+    run: Callable[[Any, dict, Any], Outputs]
+    description: str
+    inputs: Callable[[np.random.Generator], dict] = no_inputs
+    weight: float = 1.0
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    mistakes: tuple[Mistake, ...] = ()
+    judge: Callable[[Outputs, Outputs, dict], Verdict] | None = None
+    needs_reference: bool = True
+    timeout_factor: float = 1.0
+
+    def make_inputs(self, seed: int) -> dict:
+        """The check's inputs for a grading seed: the same in the parent and in every worker."""
+        rng = np.random.default_rng([seed, zlib.crc32(self.name.encode())])
+        return self.inputs(rng)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise file's contract: its names, its checks and its reference.
+
+    ``reference`` is the dotted path of a zero-argument function that returns the namespace of
+    Keras built-ins (or course closed forms) standing in for the student's names; it runs in
+    the reference worker only. ``forbidden`` lists the Keras built-ins the student may not
+    subclass, wrap or call (it is what they are checked against).
+    """
+
+    chapter: int
+    stem: str
+    exports: tuple[str, ...]
+    checks: tuple[Check, ...]
+    reference: str
+    forbidden: tuple[str, ...] = ()
+    kinds: dict[str, str] = field(default_factory=dict)  # export name -> optimizer|layer|schedule|callback|function
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)

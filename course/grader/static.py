@@ -1,0 +1,105 @@
+"""Checks on a submission's source text, done in the parent before any of it runs.
+
+They give the clear messages (a syntax error with its line, a missing class) and catch the
+plain ways of delegating to the Keras built-in that an exercise is checked against.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+# Modules whose optimizer/layer classes are the references (keras, tf.keras, tf_keras, keras.src...).
+_KERAS_ROOTS = ("keras", "tf", "tensorflow", "tf_keras")
+# TensorFlow's fused training ops compute the whole update in one call.
+_RAW_APPLY_PREFIXES = ("ApplyAdam", "ResourceApplyAdam", "ApplyRMSProp", "ResourceApplyRMSProp",
+                       "ApplyMomentum", "ResourceApplyMomentum", "ApplyKerasMomentum",
+                       "ResourceApplyKerasMomentum", "ApplyCenteredRMSProp",
+                       "ResourceApplyCenteredRMSProp", "ApplyGradientDescent",
+                       "ResourceApplyGradientDescent", "ResourceSparseApply", "SparseApply")
+
+
+@dataclass
+class StaticResult:
+    ok: bool
+    status: str = "ok"  # ok | error | delegation
+    message: str = ""
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def find_delegation(tree: ast.AST, forbidden: tuple[str, ...]) -> str | None:
+    """The first use of a forbidden Keras built-in (by attribute or import), as a message."""
+    if not forbidden:
+        return None
+    forbidden_set = set(forbidden)
+    aliases: dict[str, str] = {}  # local name -> dotted origin
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            root = node.module.split(".")[0]
+            for alias in node.names:
+                origin = f"{node.module}.{alias.name}"
+                aliases[alias.asname or alias.name] = origin
+                if root in _KERAS_ROOTS and alias.name in forbidden_set:
+                    return f"line {node.lineno} imports the Keras built-in {alias.name} ({origin})"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute):
+            continue
+        dotted = _dotted(node)
+        if not dotted:
+            continue
+        head, _, rest = dotted.partition(".")
+        full = f"{aliases.get(head, head)}.{rest}" if rest else aliases.get(head, head)
+        parts = full.split(".")
+        if parts[0] not in _KERAS_ROOTS:
+            continue
+        if parts[-1] in forbidden_set and len(parts) >= 2 and parts[-2] in (
+                "optimizers", "layers", "schedules", "callbacks", "legacy", "experimental"):
+            return f"line {node.lineno} uses the Keras built-in {full}"
+        if "raw_ops" in parts and parts[-1].startswith(_RAW_APPLY_PREFIXES):
+            return f"line {node.lineno} calls TensorFlow's fused update {full}"
+    return None
+
+
+def inspect_source(text: str, filename: str, exports: tuple[str, ...],
+                   forbidden: tuple[str, ...]) -> StaticResult:
+    try:
+        tree = ast.parse(text, filename=filename)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        code = (exc.text or "").strip()
+        return StaticResult(False, "error",
+                            f"syntax error in {filename} at {where}: {exc.msg}" + (f"  [{code}]" if code else ""))
+    defined = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+    missing = [name for name in exports if name not in defined]
+    if missing:
+        return StaticResult(False, "error",
+                            f"{filename} does not define {', '.join(missing)} "
+                            f"(the exercise expects {', '.join(exports)})")
+    delegation = find_delegation(tree, forbidden)
+    if delegation:
+        return StaticResult(False, "delegation",
+                            f"{delegation}: an exercise may not subclass, wrap or call the Keras "
+                            "built-in it is checked against; implement the algorithm yourself")
+    return StaticResult(True)

@@ -1,0 +1,173 @@
+"""The child process that runs checks: ``python -m course.grader.worker JOB_JSON``.
+
+It imports TensorFlow and Keras, loads either the student's exercise file or the reference
+namespace, runs the requested checks in order and writes one message per event to the result
+file descriptor (see ``wire``). It never judges anything: the parent compares the numbers.
+
+Events: ready, imported | import_error | delegation, start, result, fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
+
+from course.grader import wire
+
+
+class Channel:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, **message) -> None:
+        self.send_bytes(wire.dumps(message))
+
+    def send_bytes(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+def _setup_tensorflow(device: str):
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    import tensorflow as tf
+
+    # Two logical CPUs so a check can run tf.distribute.MirroredStrategy on one machine.
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+    except RuntimeError:  # already initialised
+        pass
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass
+    import keras
+
+    return tf, keras, ("GPU" if gpus else "CPU")
+
+
+def describe_exception(exc: BaseException, source: str | None) -> dict:
+    """Type, message and the innermost line of the student's file where it happened."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = None
+    if source:
+        mine = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(source)]
+        if mine:
+            f = mine[-1]
+            where = f"line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
+    message = str(exc)
+    if len(message) > 600:
+        message = message[:600] + " ..."
+    detail = {"type": type(exc).__name__, "message": message, "where": where}
+    if not source:  # the reference failing is the course's bug: keep the whole traceback
+        detail["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+    return detail
+
+
+def load_student(path: str, stem: str):
+    spec = importlib.util.spec_from_file_location(stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def find_delegation(module, exercise) -> str | None:
+    """A student class that inherits from one of the Keras built-ins it is checked against."""
+    import keras
+
+    forbidden = set(exercise.forbidden)
+    for name in exercise.exports:
+        obj = getattr(module, name, None)
+        if not inspect.isclass(obj):
+            continue
+        for base in inspect.getmro(obj)[1:]:
+            if base.__module__.startswith(("keras.", "tf_keras.", "tensorflow.")) and base.__name__ in forbidden:
+                return (f"{name} subclasses the Keras built-in {base.__name__}; "
+                        "write the algorithm yourself on top of the base class")
+    return None
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    channel = Channel(int(job["result_fd"]))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        tf, keras, device = _setup_tensorflow(job["device"])
+        if job["device"] == "gpu" and device != "GPU":
+            channel.send(event="fatal", message="--device gpu was asked for, but TensorFlow sees no GPU")
+            return 3
+        exercise = importlib.import_module(f"course.grader.{job['stem']}").EXERCISE
+    except BaseException as exc:  # noqa: BLE001 - report, then stop
+        channel.send(event="fatal", message="".join(traceback.format_exception(exc))[-4000:])
+        return 3
+    channel.send(event="ready", backend=keras.backend.backend(), device=device,
+                 versions={"tensorflow": tf.__version__, "keras": keras.__version__})
+
+    source = job.get("source")
+    try:
+        if source:
+            impl = load_student(source, job["stem"])
+        else:
+            module_name, _, func = exercise.reference.rpartition(".")
+            impl = getattr(importlib.import_module(module_name), func)()
+    except BaseException as exc:  # noqa: BLE001 - SystemExit included: a student's sys.exit
+        channel.send(event="import_error", error=describe_exception(exc, source))
+        return 0
+    if source:
+        missing = [n for n in exercise.exports if not hasattr(impl, n)]
+        delegation = find_delegation(impl, exercise)
+        if delegation:
+            channel.send(event="delegation", message=delegation)
+            return 0
+        channel.send(event="imported", missing=missing)
+    else:
+        channel.send(event="imported", missing=[])
+
+    seed = int(job["seed"])
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        for name in job["checks"]:
+            check = exercise.check(name)
+            channel.send(event="start", check=name)
+            inputs = check.make_inputs(seed)
+            ctx = SimpleNamespace(tmpdir=Path(tmp) / name, device=device, seed=seed, source=source)
+            ctx.tmpdir.mkdir(parents=True, exist_ok=True)
+            keras.config.set_dtype_policy("float32")
+            keras.utils.clear_session()
+            keras.utils.set_random_seed(seed % (2**31))
+            start = time.perf_counter()
+            try:
+                outputs = check.run(impl, inputs, ctx)
+                # encode here: a value that cannot be sent is this check's error
+                data = wire.dumps({"event": "result", "check": name, "outputs": outputs,
+                                   "seconds": time.perf_counter() - start})
+            except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+                channel.send(event="result", check=name, error=describe_exception(exc, source),
+                             seconds=time.perf_counter() - start)
+                continue
+            finally:
+                keras.config.set_dtype_policy("float32")
+            channel.send_bytes(data)
+    return 0
+
+
+if __name__ == "__main__":
+    # stdout belongs to the student (it is drained and discarded by the parent); keep ours quiet.
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(code)  # skip interpreter teardown: TensorFlow's can take seconds
