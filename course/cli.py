@@ -128,7 +128,8 @@ def cmd_grade(args) -> int:
 
         try:
             report = grade_submission(args.dir, args.chapter, args.seed, device=args.device,
-                                      timeout=args.timeout, on_exercise=on_exercise)
+                                      timeout=args.timeout, on_exercise=on_exercise,
+                                      only=args.check)
         except GradingError as exc:
             return _fail(str(exc))
     print_report(report, console, verbose=args.verbose)
@@ -240,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade exercise files against the Keras references")
     p.add_argument("dir", nargs="?", default="exercises", help="folder of exercise files (default ./exercises)")
     p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    p.add_argument("--check", action="append", metavar="NAME",
+                   help="grade only this check, e.g. adam.trajectory (repeatable)")
     p.add_argument("--json", help="write the report as JSON to this file")
     p.add_argument("--gradescope", help="write Gradescope's results.json to this file")
     p.add_argument("--seed", type=int, help="seed for the randomized inputs (default: a new one, printed)")
