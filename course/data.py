@@ -30,8 +30,10 @@ After ``import course.data`` the names also work with TFDS directly:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +175,14 @@ class _CourseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html",
         )
 
+    # TFDS announces a download (of "Unknown size") and its completion; there is no download
+    # here, and ``builder`` prints one line of its own instead.
+    def _log_download_bytes(self):
+        pass
+
+    def _log_download_done(self):
+        pass
+
     def _split_generators(self, dl_manager):
         splits = type(self).make_splits()
         return {name: self._generate_examples(*xy) for name, xy in splits.items()}
@@ -240,9 +250,30 @@ def builder(name: str, data_dir: str | os.PathLike | None = None) -> tfds.core.D
         raise DataUnavailable(f"{name!r} is not a course data set; they are "
                               f"{', '.join(COURSE_DATASETS)} (use load_any for other TFDS names)")
     b = BUILDERS[name](data_dir=_root(data_dir))
-    if not b.is_prepared():
-        b.download_and_prepare()
+    if not _is_prepared(b):
+        print(f"Preparing the course data set {name} in {b.data_dir} (once, a few seconds)")
+        with _progress_bars(False):
+            b.download_and_prepare()
     return b
+
+
+def _is_prepared(b: tfds.core.DatasetBuilder) -> bool:
+    # the files TFDS writes last; ``b.is_prepared()`` says the same but logs a warning when
+    # they are missing, which is the normal state before the first preparation
+    return (Path(b.data_dir) / "dataset_info.json").exists()
+
+
+@contextlib.contextmanager
+def _progress_bars(enable: bool):
+    """Show or hide TFDS's progress bars for a block, then put the user's setting back."""
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    old = getattr(tqdm_utils, "_active", True)
+    tfds.display_progress_bar(enable)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(old)
 
 
 def _check_split(name: str, split: str, available) -> None:
@@ -279,10 +310,10 @@ def network_reachable(host: str = "storage.googleapis.com", port: int = 443,
         return False
 
 
-def _offline_message(name: str, why: str) -> str:
+def _offline_message(name: str, why: str, root: str) -> str:
     return (f"The data set {name!r} is not available: {why}. It is not in the course's offline "
             f"collection, so TensorFlow Datasets would have to download it, which needs a network "
-            f"connection (once; it is cached in {data_dir()} afterwards). The course data sets "
+            f"connection (once; it is cached in {root} afterwards). The course data sets "
             f"work offline: {', '.join(COURSE_DATASETS)}.")
 
 
@@ -291,11 +322,11 @@ def _is_network_error(exc: BaseException) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        # requests' and urllib3's connection errors, socket.gaierror and timeouts are all
-        # OSError subclasses or named in TFDS's DownloadError.
-        if isinstance(exc, (OSError, tfds.download.DownloadError)):
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror, urllib.error.URLError,
+                            tfds.download.DownloadError)):
             return True
-        if type(exc).__module__.startswith(("urllib3", "requests")):
+        # requests and urllib3 have their own connection errors (not builtin ConnectionError)
+        if type(exc).__module__.split(".")[0] in ("requests", "urllib3"):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -315,12 +346,12 @@ def load_any(name: str, split: str = "train", as_numpy: bool = True,
         return load(name, split, as_numpy, data_dir)
     root = _root(data_dir)
     try:
-        prepared = tfds.builder(name, data_dir=root).is_prepared()
+        prepared = _is_prepared(tfds.builder(name, data_dir=root))
     except tfds.core.registered.DatasetNotFoundError:
         raise DataUnavailable(f"TensorFlow Datasets has no data set named {name!r}. The course "
                               f"data sets are {', '.join(COURSE_DATASETS)}.") from None
     if not prepared and not network_reachable():
-        raise DataUnavailable(_offline_message(name, "no network connection was found"))
+        raise DataUnavailable(_offline_message(name, "no network connection was found", root))
     kwargs = dict(split=split, data_dir=root, as_supervised=True, shuffle_files=False)
     try:
         if not as_numpy:
@@ -335,7 +366,8 @@ def load_any(name: str, split: str = "train", as_numpy: bool = True,
         raise
     except Exception as exc:
         if _is_network_error(exc):
-            raise DataUnavailable(_offline_message(name, f"the download failed ({exc})")) from exc
+            raise DataUnavailable(_offline_message(
+                name, f"the download failed ({type(exc).__name__}: {str(exc)[:160]})", root)) from exc
         raise
     return x, y
 
