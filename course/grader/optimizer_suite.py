@@ -310,7 +310,9 @@ class OptimizerSpec:
     defaults: tuple[str, ...]         # get_config keys whose defaults must equal the reference's
     mistakes: tuple[tuple[str, str, str], ...] = ()  # (variant, name, hint)
     error_mistakes: tuple[Mistake, ...] = ()  # recognised from an exception's text
-    options: tuple[tuple[str, dict], ...] = ()  # (check name, extra kwargs), e.g. ("amsgrad", {...})
+    # (check name, extra kwargs), e.g. ("amsgrad", {...}); the extra kwargs may also be a
+    # function of the check's rng, to draw an option's value (e.g. a momentum) per seed
+    options: tuple[tuple[str, dict | Callable[[np.random.Generator], dict]], ...] = ()
     lr_range: tuple[float, float] = (0.01, 0.1)
 
 
@@ -332,7 +334,7 @@ def _mistakes(spec: OptimizerSpec, shared: bool = False) -> tuple[Mistake, ...]:
 def _with_lr(spec: OptimizerSpec, extra: dict | None = None):
     def draw(rng):
         kwargs = spec.draw(rng)
-        kwargs.update(extra or {})
+        kwargs.update((extra(rng) if callable(extra) else extra) or {})
         kwargs["learning_rate"] = float(rng.uniform(*spec.lr_range))
         return kwargs
 

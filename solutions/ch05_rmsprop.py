@@ -1,0 +1,128 @@
+"""Chapter 5 — RMSprop: a step size for every parameter, from its own squared gradients.
+
+One optimizer, a real ``keras.optimizers.Optimizer`` subclass, graded against
+``keras.optimizers.RMSprop`` with every combination of its options. The grader refuses an
+implementation that subclasses, wraps or calls a Keras built-in optimizer, so only the base class
+``keras.optimizers.Optimizer`` may be used.
+
+Symbols used in the docstrings and in the code (per variable ``w`` with gradient ``g``):
+
+    v    = rho * v + (1 - rho) * g^2        (running mean of squared gradients, "velocity")
+    a    = rho * a + (1 - rho) * g          (running mean of gradients; only when centered)
+    den  = v - a^2  if centered  else  v    (a variance estimate, or the raw second moment)
+    inc  = lr * g / sqrt(den + epsilon)     (epsilon INSIDE the square root)
+    mom  = momentum * mom + inc             (only when momentum > 0)
+    w    = w - mom   if momentum > 0  else  w - inc
+
+Keras's form differs from the textbook ``lr * g / (sqrt(v) + epsilon)`` in where epsilon sits.
+Inside the root it takes over once ``v`` is as small as ``epsilon``; outside, only once ``sqrt(v)``
+is — so the default 1e-7 inside acts roughly like 3e-4 outside. There is no bias correction: ``v``
+starts at 0, so the first step is about ``lr / sqrt(1 - rho)`` long (3.2 * lr at rho = 0.9).
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="course")
+class RMSprop(keras.optimizers.Optimizer):
+    """RMSprop in Keras's form, with optional centering and momentum.
+
+    v = rho * v + (1 - rho) * g^2
+    a = rho * a + (1 - rho) * g                    (only with centered)
+    den = v - a^2 (centered) or v
+    inc = lr * g / sqrt(den + epsilon)
+    mom = momentum * mom + inc; w = w - mom        (momentum > 0)
+    w = w - inc                                    (momentum == 0)
+
+    Args:
+        learning_rate: a float or a ``keras.optimizers.schedules.LearningRateSchedule``.
+        rho: how much of the old ``v`` (and ``a``) is kept each step.
+        momentum: if above 0, the increments (not the gradients) are accumulated with this decay.
+        epsilon: added to ``den`` under the square root.
+        centered: divide by the root of the estimated gradient VARIANCE ``v - a^2`` rather than of
+            the raw second moment ``v``.
+        **kwargs: the base optimizer's keyword arguments (``name``, ``clipnorm``, ...).
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        **kwargs,
+    ):
+        # TODO: call the base constructor first (it validates the learning rate and rejects
+        # unknown keyword arguments), then keep the four hyperparameters as attributes.
+        # BEGIN SOLUTION
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+        # END SOLUTION
+
+    def build(self, var_list):
+        """Create the slots: ``v`` for every variable; ``a`` if centered; ``mom`` if momentum > 0."""
+        # TODO: return early if already built; call super().build(var_list); create the slots
+        # with self.add_optimizer_variables(var_list, name). Create only the slots the options
+        # need: each one is a full copy of the model's parameters.
+        # BEGIN SOLUTION
+        if self.built:
+            return
+        super().build(var_list)
+        self._velocities = self.add_optimizer_variables(var_list, "velocity")
+        self._average_gradients = (
+            self.add_optimizer_variables(var_list, "average_gradient") if self.centered else []
+        )
+        self._momentums = (
+            self.add_optimizer_variables(var_list, "momentum") if self.momentum > 0 else []
+        )
+        # END SOLUTION
+
+    def update_step(self, gradient, variable, learning_rate):
+        """One RMSprop step for one variable, with the formulas of the class docstring."""
+        # TODO: cast lr and g to the variable's dtype; find this variable's slots with
+        # self._get_variable_index(variable); write state only with self.assign / assign_sub
+        # (they also handle an Embedding's sparse gradients).
+        # BEGIN SOLUTION
+        lr = ops.cast(learning_rate, variable.dtype)
+        g = ops.cast(gradient, variable.dtype)
+        rho = ops.cast(self.rho, variable.dtype)
+        i = self._get_variable_index(variable)
+
+        v = self._velocities[i]
+        self.assign(v, rho * v + (1 - rho) * ops.square(g))
+        den = v
+        if self.centered:
+            a = self._average_gradients[i]
+            self.assign(a, rho * a + (1 - rho) * g)
+            den = v - ops.square(a)
+        # epsilon goes under the root: Keras's placement, not the textbook's sqrt(v) + epsilon
+        increment = lr * g / ops.sqrt(den + self.epsilon)
+        if self.momentum > 0:
+            mom = self._momentums[i]
+            # the momentum accumulates whole increments, so the rate and the 1/sqrt(den)
+            # scaling in force at each step stay baked into what was accumulated then
+            self.assign(mom, self.momentum * mom + increment)
+            self.assign_sub(variable, mom)
+        else:
+            self.assign_sub(variable, increment)
+        # END SOLUTION
+
+    def get_config(self):
+        """The base config plus this optimizer's hyperparameters (for ``from_config``)."""
+        # BEGIN SOLUTION
+        config = super().get_config()
+        config.update(
+            {
+                "rho": self.rho,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "centered": self.centered,
+            }
+        )
+        return config
+        # END SOLUTION
