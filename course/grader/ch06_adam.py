@@ -72,7 +72,7 @@ def _adam_hparams(rng: np.random.Generator) -> dict:
 
 ADAM_MISTAKES = (
     ("no_bias_correction", "no bias correction",
-     "m and v start at zero, so early on they are too small; divide by (1 - beta_1^t) and "
+     "bias correction is missing: m and v start at zero, so early on they are too small; divide by (1 - beta_1^t) and "
      "(1 - beta_2^t), or fold both into alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)."),
     ("textbook_epsilon", "textbook epsilon placement",
      "Keras adds epsilon to sqrt(v) AFTER folding the bias corrections into the rate: "

@@ -130,7 +130,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
                                f"are {', '.join(max_scores)}")
         exercise = dataclasses.replace(exercise, checks=tuple(c for c in exercise.checks if c.name in only))
     entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
-             "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 4),
+             "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 2),
              "status": "graded", "message": "", "checks": []}
     started = time.monotonic()
 
@@ -213,7 +213,9 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         except Exception as exc:  # noqa: BLE001 - a malformed result is the student's failure
             verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
         entry["checks"].append(_check_entry(check, max_score, verdict, status="", seconds=outcome.seconds))
-    entry["score"] = round(sum(c["score"] for c in entry["checks"]), 4)
+    # from the unrounded shares, so that full marks add up to exactly 10
+    entry["score"] = round(sum(max_scores[c["name"]] * (c["score"] / c["max_score"])
+                               for c in entry["checks"] if c["max_score"]), 4)
     entry["seconds"] = round(time.monotonic() - started, 2)
     return entry
 

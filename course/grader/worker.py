@@ -103,6 +103,32 @@ def find_delegation(module, exercise) -> str | None:
     return None
 
 
+# Built-ins the harness itself creates in a student's run (compile() wraps an optimizer in a
+# LossScaleOptimizer under mixed_float16): their use is not the student's delegation.
+_HARNESS_BUILTINS = {"LossScaleOptimizer"}
+
+
+def watch_builtins(exercise) -> list[str]:
+    """Record every construction of a forbidden Keras built-in from now on (wrapping, calling)."""
+    import keras
+
+    used: list[str] = []
+    for name in exercise.forbidden:
+        if name in _HARNESS_BUILTINS:
+            continue
+        for module in (keras.optimizers, keras.optimizers.schedules, keras.layers, keras.callbacks):
+            cls = getattr(module, name, None)
+            if not inspect.isclass(cls):
+                continue
+
+            def init(self, *args, _original=cls.__init__, _name=name, **kwargs):
+                used.append(_name)
+                return _original(self, *args, **kwargs)
+
+            cls.__init__ = init
+    return used
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
     channel = Channel(int(job["result_fd"]))
@@ -136,8 +162,10 @@ def main(argv: list[str]) -> int:
             channel.send(event="delegation", message=delegation)
             return 0
         channel.send(event="imported", missing=missing)
+        used_builtins = watch_builtins(exercise)
     else:
         channel.send(event="imported", missing=[])
+        used_builtins = []
 
     seed = int(job["seed"])
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
@@ -162,6 +190,11 @@ def main(argv: list[str]) -> int:
                 continue
             finally:
                 keras.config.set_dtype_policy("float32")
+            if used_builtins:
+                channel.send(event="delegation", message=(
+                    f"your code created the Keras built-in {used_builtins[0]} during check {name}: "
+                    "an exercise may not subclass, wrap or call the built-in it is checked against"))
+                return 0
             channel.send_bytes(data)
     return 0
 

@@ -1,0 +1,195 @@
+"""Chapter 6 through the grader, both ways: the solution scores 10/10, the stub 0/10, every known
+mistake loses points with its hint, correct implementations written differently score 10/10,
+and delegating to Keras's own Adam scores 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from graderlib import ROOT, by_check, grade, grade_cli_json, write_variant
+
+STEM = "ch06_adam"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A submission made from the solution by text replacements, and what grading must say."""
+
+    name: str
+    replacements: tuple[tuple[str, str], ...]
+    expected: str  # "wrong" or "correct"
+    checks: tuple[str, ...]  # the checks that must fail (wrong) or that are graded (correct)
+    hint: str = ""  # a word the hint of each failing check must contain
+
+
+ALPHA = "alpha = lr * ops.sqrt(1 - ops.power(beta_2, t)) / (1 - ops.power(beta_1, t))"
+STEP = "self.assign_sub(variable, alpha * m / (ops.sqrt(v) + self.epsilon))"
+
+# The known mistakes of SPEC.md (and two more), each as a small edit of the solution.
+VARIANTS = (
+    Variant("no bias correction", ((ALPHA, "alpha = lr"),), "wrong",
+            ("adam.single_step", "adam.trajectory"), "bias"),
+    Variant("textbook epsilon", ((STEP, "self.assign_sub(variable, lr * (m / (1 - ops.power(beta_1, t)))"
+                                        " / (ops.sqrt(v / (1 - ops.power(beta_2, t))) + self.epsilon))"),),
+            "wrong", ("adam.single_step", "adam.trajectory"), "epsilon"),
+    Variant("t starting at 0", (("t = ops.cast(self.iterations + 1, variable.dtype)",
+                                 "t = ops.cast(self.iterations, variable.dtype)"),),
+            "wrong", ("adam.single_step", "adam.trajectory"), "iterations + 1"),
+    Variant("one slot shared by all variables",
+            (('self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])',
+              'self._m = [self.add_variable_from_reference(var_list[0], "m")] * len(var_list)\n'
+              '        self._v = [self.add_variable_from_reference(var_list[0], "v")] * len(var_list)'),),
+            "wrong", ("adam.slots_per_variable", "adam.trajectory"), "EACH variable"),
+    Variant("amsgrad on the bias-corrected second moment",
+            (("self.assign(v_max, ops.maximum(v_max, v))\n            v = v_max",
+              "self.assign(v_max, ops.maximum(v_max, v / (1 - ops.power(beta_2, t))))\n"
+              "            self.assign_sub(variable, lr / (1 - ops.power(beta_1, t)) * m"
+              " / (ops.sqrt(v_max) + self.epsilon))\n            return"),),
+            "wrong", ("adam.amsgrad",), "RAW v"),
+    Variant("AdamW decay not scaled by the rate",
+            (("self.assign_sub(variable, variable * wd * lr)", "self.assign_sub(variable, variable * wd)"),),
+            "wrong", ("adamw.trajectory", "adamw.schedule"), "lr * weight_decay"),
+    Variant("AdamW decay after the Adam step",
+            (("        self.assign_sub(variable, variable * wd * lr)\n"
+              "        super().update_step(gradient, variable, learning_rate)",
+              "        super().update_step(gradient, variable, learning_rate)\n"
+              "        self.assign_sub(variable, variable * wd * lr)"),),
+            "wrong", ("adamw.trajectory",), "first"),
+    Variant("AdamW decay through the gradient",
+            (("        self.assign_sub(variable, variable * wd * lr)\n"
+              "        super().update_step(gradient, variable, learning_rate)",
+              "        super().update_step(ops.cast(gradient, variable.dtype) + wd * variable,"
+              " variable, learning_rate)"),),
+            "wrong", ("adamw.trajectory",), "must not go through m and v"),
+    Variant("AdamL2 with 2*l2*w",
+            (("g = g + ops.cast(self.l2, variable.dtype) * variable",
+              "g = g + 2 * ops.cast(self.l2, variable.dtype) * variable"),),
+            "wrong", ("adaml2.trajectory",), "l2 * w"),
+    Variant("AdamL2 decoupled",
+            (("g = g + ops.cast(self.l2, variable.dtype) * variable",
+              "self.assign_sub(variable, ops.cast(learning_rate, variable.dtype)"
+              " * ops.cast(self.l2, variable.dtype) * variable)"),),
+            "wrong", ("adaml2.trajectory",), "COUPLED"),
+    Variant("wrong default epsilon", (("epsilon=1e-7,\n        amsgrad=False,\n        **kwargs,\n    ):\n"
+                                       "        # TODO: call", "epsilon=1e-8,\n        amsgrad=False,\n"
+                                       "        **kwargs,\n    ):\n        # TODO: call"),),
+            "wrong", ("adam.interface",), ""),
+    Variant("state kept outside the optimizer's variables (lost on save/load)",
+            (('self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])',
+              'import keras as _k\n'
+              '        self._m = [_k.Variable(_k.ops.zeros(v.shape), trainable=False) for v in var_list]\n'
+              '        self._v = [_k.Variable(_k.ops.zeros(v.shape), trainable=False) for v in var_list]'),),
+            "wrong", ("adam.save_load",), ""),
+)
+
+CORRECT_FILES = ("ch06_adam_textbook_tf.py",)
+
+
+@pytest.fixture(scope="module")
+def solution_entry():
+    return grade(ROOT / "solutions" / f"{STEM}.py", STEM)
+
+
+def test_solution_scores_full_marks(solution_entry):
+    failed = {c["name"]: c["feedback"] for c in solution_entry["checks"] if not c["passed"]}
+    assert not failed
+    assert solution_entry["score"] == pytest.approx(10.0)
+    assert len(solution_entry["checks"]) >= 14
+
+
+def test_cli_grades_solution_and_stub_with_the_json_schema(tmp_path):
+    report = grade_cli_json(ROOT / "solutions", tmp_path, "--chapter", "6")
+    assert set(report) >= {"schema", "submission", "seed", "backend", "devices", "score",
+                           "max_score", "exercises"}
+    assert report["schema"] == 1 and report["backend"] == "tensorflow" and report["devices"] == ["CPU"]
+    (exercise,) = report["exercises"]
+    assert exercise["score"] == pytest.approx(10.0) and exercise["status"] == "graded"
+    for check in exercise["checks"]:
+        assert set(check) >= {"name", "score", "max_score", "passed", "feedback", "hint", "seconds"}
+
+    stub = grade_cli_json(ROOT / "exercises", tmp_path, "--chapter", "6")
+    (exercise,) = stub["exercises"]
+    assert exercise["score"] == 0.0
+    assert all("not implemented" in c["feedback"] for c in exercise["checks"])
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.expected == "wrong"], ids=lambda v: v.name)
+def test_known_mistake_loses_points_with_its_hint(variant, tmp_path):
+    path = write_variant(tmp_path, STEM, variant.replacements)
+    entry = grade(path, STEM, checks=variant.checks)
+    checks = by_check(entry)
+    for name in variant.checks:
+        assert not checks[name]["passed"], f"{name} passed for '{variant.name}'"
+        assert checks[name]["feedback"]
+        if variant.hint:
+            assert checks[name]["hint"] and variant.hint in checks[name]["hint"], checks[name]
+    assert entry["score"] < entry["max_score"]
+
+
+@pytest.mark.parametrize("filename", CORRECT_FILES)
+def test_differently_written_correct_implementation_scores_full_marks(filename, tmp_path):
+    text = (ROOT / "tests" / "alternatives" / filename).read_text()
+    path = write_variant(tmp_path, STEM, text=text)
+    entry = grade(path, STEM)
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed and entry["score"] == pytest.approx(10.0)
+
+
+def test_feedback_says_where_and_by_how_much(tmp_path):
+    path = write_variant(tmp_path, STEM, VARIANTS[0].replacements)
+    check = by_check(grade(path, STEM, checks=["adam.trajectory"]))["adam.trajectory"]
+    assert "at step 1" in check["feedback"] and "off by" in check["feedback"]
+    assert "known mistake (no bias correction)" in check["feedback"]
+
+
+DELEGATIONS = {
+    "subclass": "import keras\n\nclass Adam(keras.optimizers.Adam):\n    pass\n\n"
+                "class AdamW(keras.optimizers.AdamW):\n    pass\n\nclass AdamL2(Adam):\n    pass\n",
+    "import": "from keras.optimizers import Adam, AdamW\n\nclass AdamL2(Adam):\n    pass\n",
+    # hides the name from a reading of the source: caught when the built-in is created at run time
+    "hidden wrapper": (
+        "import keras\n_builtin = getattr(keras.optimizers, 'Ad' + 'am')\n\n"
+        "class Adam(keras.optimizers.Optimizer):\n"
+        "    def __init__(self, learning_rate=0.001, **kwargs):\n"
+        "        super().__init__(learning_rate=learning_rate, **kwargs)\n"
+        "        self._inner = _builtin(learning_rate=learning_rate)\n"
+        "    def apply_gradients(self, grads_and_vars):\n"
+        "        return self._inner.apply_gradients(grads_and_vars)\n\n"
+        "AdamW = AdamL2 = Adam\n"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DELEGATIONS))
+def test_delegating_to_keras_scores_zero_with_a_message(kind, tmp_path):
+    path = write_variant(tmp_path, STEM, text=DELEGATIONS[kind])
+    entry = grade(path, STEM, checks=["adam.single_step", "adam.trajectory"])
+    assert entry["score"] == 0.0
+    assert "built-in" in entry["message"], entry
+
+
+def test_same_seed_same_inputs_and_different_seed_different_inputs():
+    from course.grader.grade import exercise_spec
+
+    check = exercise_spec(STEM).check("adam.trajectory")
+    a, b, c = check.make_inputs(1), check.make_inputs(1), check.make_inputs(2)
+    assert a["kwargs"] == b["kwargs"] and a["kwargs"] != c["kwargs"]
+
+
+def test_numpy_model_matches_keras_so_hints_are_trustworthy():
+    """The NumPy model that recognises mistakes must itself agree with Keras's Adam."""
+    import numpy as np
+    from types import SimpleNamespace
+
+    from course.grader import ch06_adam
+    from course.grader.optimizer_suite import run_trajectory, simulate
+
+    ns = ch06_adam.reference()
+    for spec in (ch06_adam.ADAM, ch06_adam.ADAMW, ch06_adam.ADAML2):
+        check = ch06_adam.EXERCISE.check(f"{spec.cls_name.lower()}.trajectory")
+        inputs = check.make_inputs(7)
+        keras_out = run_trajectory(spec.cls_name)(ns, inputs, SimpleNamespace())
+        numpy_out = simulate(inputs, spec.update)
+        for key in keras_out:
+            np.testing.assert_allclose(numpy_out[key], keras_out[key], rtol=1e-4, atol=1e-5)
