@@ -1,0 +1,88 @@
+"""The `course` command as a user meets it: listing, doctor, and clear errors for bad input."""
+
+import json
+
+from graderlib import ROOT, SEED, run_cli
+
+
+def test_list_shows_every_chapter_and_exercise_state():
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    for word in ("Feature scaling", "Batch normalization", "Momentum", "RMSProp", "Adam",
+                 "Learning-rate decay", "not started"):
+        assert word in result.stdout
+
+
+def test_doctor_reports_versions_and_devices():
+    result = run_cli("doctor")
+    assert result.returncode == 0, result.stderr
+    assert "tensorflow" in result.stdout and "keras" in result.stdout and "GPU" in result.stdout
+
+
+def test_grade_a_folder_that_does_not_exist_is_a_clear_error(tmp_path):
+    result = run_cli("grade", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "is not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_grade_an_unknown_chapter_or_check_is_a_clear_error(tmp_path):
+    result = run_cli("grade", str(tmp_path), "--chapter", "9")
+    assert result.returncode == 2 and "unknown chapter" in result.stderr
+    result = run_cli("grade", str(tmp_path), "--chapter", "6", "--check", "adam.nonsense")
+    assert result.returncode == 2 and "no check named adam.nonsense" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_an_unknown_chapter_is_a_clear_error():
+    result = run_cli("run", "12")
+    assert result.returncode == 2 and "unknown chapter" in result.stderr
+
+
+def test_missing_and_broken_files_are_reported_and_grading_exits_zero(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    out = tmp_path / "r.json"
+    # ch06 missing entirely
+    result = run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--seed", str(SEED))
+    assert result.returncode == 0, result.stderr
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["status"] == "missing" and exercise["score"] == 0
+    assert "no file ch06_adam.py" in exercise["message"]
+    # a syntax error: reported with its line, nothing runs
+    (folder / "ch06_adam.py").write_text("import keras\n\nclass Adam(keras.optimizers.Optimizer:\n    pass\n")
+    result = run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--seed", str(SEED))
+    assert result.returncode == 0
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["status"] == "error" and "syntax error" in exercise["message"]
+    assert "line 3" in exercise["message"]
+    # a missing class
+    (folder / "ch06_adam.py").write_text("import keras\n\nclass Adam(keras.optimizers.Optimizer):\n    pass\n")
+    run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--seed", str(SEED))
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["status"] == "error" and "does not define AdamW, AdamL2" in exercise["message"]
+
+
+def test_import_error_is_reported_with_its_line(tmp_path):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "ch06_adam.py").write_text(
+        "import keras\nimport not_a_real_module\n\nAdam = AdamW = AdamL2 = None\n")
+    out = tmp_path / "r.json"
+    result = run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--check",
+                     "adam.single_step")
+    assert result.returncode == 0, result.stderr
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["status"] == "error"
+    assert "ModuleNotFoundError" in exercise["message"] and "line 2" in exercise["message"]
+
+
+def test_gradescope_results_have_gradescope_fields(tmp_path):
+    out = tmp_path / "results.json"
+    result = run_cli("grade", str(ROOT / "exercises"), "--chapter", "6", "--check", "adam.single_step",
+                     "--gradescope", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert set(data) >= {"score", "execution_time", "tests"}
+    (test,) = data["tests"]
+    assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
+    assert test["status"] == "failed" and "not implemented" in test["output"]
