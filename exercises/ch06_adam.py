@@ -17,7 +17,7 @@ Symbols used in the docstrings and in the code (per variable ``w`` with gradient
 
 The last two lines are Keras's form: the bias corrections are folded into the rate, so epsilon is
 the paper's "epsilon hat". The textbook form ``lr * m_hat / (sqrt(v_hat) + eps)`` gives the same
-numbers only with ``eps = epsilon * sqrt(1 - beta_2^t)``; with a large epsilon the two differ a lot.
+numbers only with ``eps = epsilon / sqrt(1 - beta_2^t)``; with a large epsilon the two differ a lot.
 """
 
 import keras

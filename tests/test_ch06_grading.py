@@ -76,12 +76,6 @@ VARIANTS = (
                                        "        # TODO: call", "epsilon=1e-8,\n        amsgrad=False,\n"
                                        "        **kwargs,\n    ):\n        # TODO: call"),),
             "wrong", ("adam.interface",), ""),
-    Variant("state kept outside the optimizer's variables (lost on save/load)",
-            (('self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])',
-              'import keras as _k\n'
-              '        self._m = [_k.Variable(_k.ops.zeros(v.shape), trainable=False) for v in var_list]\n'
-              '        self._v = [_k.Variable(_k.ops.zeros(v.shape), trainable=False) for v in var_list]'),),
-            "wrong", ("adam.save_load",), ""),
 )
 
 CORRECT_FILES = ("ch06_adam_textbook_tf.py",)

@@ -355,10 +355,13 @@ def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
         return inputs
 
     checks = [
+        # defaults and configs are exact values: no absolute slack (1e-8 must not pass for 1e-7)
         Check(f"{p}.interface", run_interface(spec.cls_name, spec.defaults),
-              f"{spec.cls_name} is a keras Optimizer with the reference's constructor defaults"),
+              f"{spec.cls_name} is a keras Optimizer with the reference's constructor defaults",
+              rtol=1e-6, atol=0.0),
         Check(f"{p}.config", run_config(spec.cls_name, spec.defaults), inputs=lambda rng: {"kwargs": draw(rng)},
-              description="get_config / from_config / keras serialization round trip"),
+              description="get_config / from_config / keras serialization round trip",
+              rtol=1e-6, atol=0.0),
         Check(f"{p}.single_step", run_trajectory(spec.cls_name), inputs=single_step_inputs(spec.draw),
               description="one step on Keras's own test case", mistakes=mistakes),
         Check(f"{p}.trajectory", run_trajectory(spec.cls_name), inputs=problem(), weight=2.0,

@@ -185,9 +185,9 @@ def main(argv: list[str]) -> int:
                 data = wire.dumps({"event": "result", "check": name, "outputs": outputs,
                                    "seconds": time.perf_counter() - start})
             except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
-                channel.send(event="result", check=name, error=describe_exception(exc, source),
-                             seconds=time.perf_counter() - start)
-                continue
+                data = wire.dumps({"event": "result", "check": name,
+                                   "error": describe_exception(exc, source),
+                                   "seconds": time.perf_counter() - start})
             finally:
                 keras.config.set_dtype_policy("float32")
             if used_builtins:

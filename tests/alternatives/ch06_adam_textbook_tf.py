@@ -1,7 +1,7 @@
 """A correct chapter-6 submission written differently from the reference solution.
 
 Raw TensorFlow ops instead of keras.ops, slots created one by one, the textbook bias-corrected
-form with the equivalent epsilon (eps' = eps * sqrt(1 - beta_2^t)), and AdamW's decay left to the
+form with the equivalent epsilon (eps' = eps / sqrt(1 - beta_2^t)), and AdamW's decay left to the
 base class's weight_decay (which Keras applies before update_step, scaled by the rate).
 It must score full marks: the grader checks behaviour, not the reference's wording.
 """
@@ -44,7 +44,7 @@ class Adam(keras.optimizers.Optimizer):
             second = self.peak[k]
         m_hat = m / (1.0 - tf.pow(b1, t))
         v_hat = second / (1.0 - tf.pow(b2, t))
-        eps = self.epsilon * tf.sqrt(1.0 - tf.pow(b2, t))
+        eps = self.epsilon / tf.sqrt(1.0 - tf.pow(b2, t))
         self.assign_sub(variable, lr * m_hat / (tf.sqrt(v_hat) + eps))
 
     def get_config(self):
