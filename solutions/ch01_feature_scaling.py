@@ -1,0 +1,262 @@
+"""Chapter 1 — feature scaling: standardization and min-max scaling as Keras layers.
+
+Two preprocessing layers, each a real ``keras.layers.Layer`` subclass that learns its statistics
+with ``adapt(data)`` and keeps them as non-trainable weights (so they are saved with the model and
+no optimizer ever changes them). They are graded against ``keras.layers.Normalization`` and
+scikit-learn's ``MinMaxScaler``; the grader refuses an implementation that subclasses, wraps or
+calls ``keras.layers.Normalization`` (or ``BatchNormalization``).
+
+Symbols used in the docstrings and in the code (per feature, over the ``n`` values seen by
+``adapt``):
+
+    mean = sum(x) / n
+    var  = sum((x - mean)^2) / n               (the biased variance: divide by n, not n - 1)
+    std  = max(sqrt(var), 1e-7)                (floored, so a constant feature gives 0, not NaN)
+    standardize:  z = (x - mean) / std         invert: x = mean + z * std
+
+    lo, hi = feature_range
+    range  = x_max - x_min, or 1 where the feature is constant
+    min-max:      y = lo + (x - x_min) * (hi - lo) / range
+    invert:       x = x_min + (y - lo) * range / (hi - lo)
+
+``adapt`` accepts a NumPy array, a tensor, or an iterable of batches such as a batched
+``tf.data.Dataset`` (of ``x`` or of ``(x, y)`` pairs). Batches are merged exactly: for two parts
+with counts ``n_a, n_b``, means ``m_a, m_b`` and sums of squared deviations ``s_a, s_b``,
+
+    n = n_a + n_b,   d = m_b - m_a
+    m = m_a + d * n_b / n
+    s = s_a + s_b + d^2 * n_a * n_b / n        (var = s / n at the end)
+
+An average of the batch means is wrong as soon as the batches differ in size, and an average of
+the batch variances is wrong whenever the batch means differ (it forgets the spread between them).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _batches(data):
+    """Yield the batches of ``data`` as float64 NumPy arrays (``x`` only, from ``(x, y)`` pairs)."""
+    if isinstance(data, (str, bytes, dict)):
+        raise TypeError(f"adapt() expects an array, a tensor or an iterable of batches, "
+                        f"not {type(data).__name__}")
+    if isinstance(data, np.ndarray) or ops.is_tensor(data):
+        yield np.asarray(data, dtype=np.float64)
+        return
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise TypeError(f"adapt() expects an array, a tensor or an iterable of batches, "
+                        f"not {type(data).__name__}") from None
+    for batch in iterator:
+        if isinstance(batch, tuple):
+            batch = batch[0]  # (x, y) or (x, y, sample_weight): the features are x
+        yield np.asarray(batch, dtype=np.float64)
+
+
+@keras.saving.register_keras_serializable(package="course")
+class Standardization(keras.layers.Layer):
+    """Standardize features with statistics learned by ``adapt``.
+
+    z = (x - mean) / max(sqrt(var), 1e-7)          (invert=True: x = mean + z * max(sqrt(var), 1e-7))
+
+    Args:
+        axis: the axis (or tuple of axes) that keeps a separate mean and variance per index;
+            the statistics are taken over all the other axes. ``-1`` (the default) means one
+            mean and variance per feature of the last axis; ``None`` means one for everything.
+        invert: apply the inverse transformation (turn standardized values back into data).
+        **kwargs: the base layer's keyword arguments (``name``, ``dtype``, ...).
+
+    After ``adapt`` the statistics are the non-trainable weights ``mean`` and ``variance``, with
+    the shape of the kept axes.
+    """
+
+    def __init__(self, axis=-1, invert=False, **kwargs):
+        # TODO: call the base constructor first, then keep axis (as a tuple of ints: () for
+        # None, (a,) for an int a) and invert.
+        # BEGIN SOLUTION
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, (int, np.integer)):
+            axis = (int(axis),)
+        else:
+            axis = tuple(int(a) for a in axis)
+        self.axis = axis
+        self.invert = bool(invert)
+        # END SOLUTION
+
+    def build(self, input_shape):
+        """Create the ``mean`` and ``variance`` weights for the kept axes of ``input_shape``."""
+        # TODO: resolve negative axes; check every kept axis has a known size; remember which
+        # axes are reduced and the shape that broadcasts the statistics against an input; then
+        # add the two weights with self.add_weight(..., trainable=False).
+        # BEGIN SOLUTION
+        ndim = len(input_shape)
+        for a in self.axis:
+            if not -ndim <= a < ndim:
+                raise ValueError(f"axis {a} is out of range for inputs of rank {ndim} "
+                                 f"(shape {tuple(input_shape)})")
+        self._keep = tuple(sorted(a % ndim for a in self.axis))
+        for a in self._keep:
+            if input_shape[a] is None:
+                raise ValueError(f"axis {a} is kept, so its size must be known; got inputs of "
+                                 f"shape {tuple(input_shape)}")
+        self._reduce = tuple(d for d in range(ndim) if d not in self._keep)
+        self._broadcast = tuple(input_shape[d] if d in self._keep else 1 for d in range(ndim))
+        shape = tuple(input_shape[d] for d in self._keep)
+        self.mean = self.add_weight(name="mean", shape=shape, initializer="zeros", trainable=False)
+        self.variance = self.add_weight(name="variance", shape=shape, initializer="ones",
+                                        trainable=False)
+        # END SOLUTION
+
+    def adapt(self, data):
+        """Learn the mean and (biased) variance of ``data``, merging batches exactly."""
+        # TODO: for each batch (see _batches), compute its count, mean and sum of squared
+        # deviations over the reduced axes, merge them into the running totals with the formulas
+        # of the module docstring, then assign mean and s / n to the weights.
+        # BEGIN SOLUTION
+        count, mean, squares = 0, None, None
+        for batch in _batches(data):
+            if not self.built:
+                self.build(batch.shape)
+            if batch.ndim != len(self._broadcast) or any(
+                    batch.shape[d] != self._broadcast[d] for d in self._keep):
+                raise ValueError(f"adapt() got a batch of shape {batch.shape}; this layer keeps "
+                                 f"axes {self._keep} of inputs shaped like {self._broadcast}")
+            n_b = int(np.prod([batch.shape[d] for d in self._reduce], dtype=np.int64))
+            if n_b == 0:
+                continue
+            mean_b = batch.mean(axis=self._reduce, keepdims=True)
+            squares_b = ((batch - mean_b) ** 2).sum(axis=self._reduce, keepdims=True)
+            if count == 0:
+                count, mean, squares = n_b, mean_b, squares_b
+                continue
+            total = count + n_b
+            delta = mean_b - mean
+            mean = mean + delta * (n_b / total)
+            squares = squares + squares_b + delta**2 * (count * n_b / total)
+            count = total
+        if count == 0:
+            raise ValueError("adapt() got no data: pass a non-empty array or batches")
+        shape = tuple(self.mean.shape)
+        self.mean.assign(np.reshape(mean, shape))
+        self.variance.assign(np.reshape(squares / count, shape))
+        # END SOLUTION
+
+    def call(self, inputs):
+        """``(x - mean) / std``, or ``mean + x * std`` when inverting (formulas above)."""
+        # BEGIN SOLUTION
+        x = ops.cast(inputs, self.compute_dtype)
+        mean = ops.reshape(ops.cast(self.mean, x.dtype), self._broadcast)
+        # Flooring the std (instead of adding an epsilon to the variance) leaves every
+        # non-constant feature exactly standardized, however small its spread.
+        std = ops.maximum(ops.sqrt(ops.reshape(ops.cast(self.variance, x.dtype), self._broadcast)),
+                          1e-7)
+        if self.invert:
+            return mean + x * std
+        return (x - mean) / std
+        # END SOLUTION
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        """The base config plus ``axis`` and ``invert`` (the statistics are weights, not config)."""
+        # BEGIN SOLUTION
+        config = super().get_config()
+        config.update({"axis": self.axis, "invert": self.invert})
+        return config
+        # END SOLUTION
+
+
+@keras.saving.register_keras_serializable(package="course")
+class MinMaxScaling(keras.layers.Layer):
+    """Scale each feature of the last axis into ``feature_range`` with its adapted min and max.
+
+    range = x_max - x_min   (1 where the feature is constant, as scikit-learn does)
+    y = lo + (x - x_min) * (hi - lo) / range        (invert=True: x = x_min + (y - lo) * range / (hi - lo))
+
+    Values outside the adapted ``[x_min, x_max]`` map outside ``feature_range``: nothing is
+    clipped. One outlier sets ``x_max`` by itself and squeezes every other value towards ``lo``.
+
+    Args:
+        feature_range: ``(lo, hi)`` with ``lo < hi``.
+        invert: apply the inverse transformation.
+        **kwargs: the base layer's keyword arguments.
+
+    After ``adapt`` the statistics are the non-trainable weights ``data_min`` and ``data_max``.
+    """
+
+    def __init__(self, feature_range=(0.0, 1.0), invert=False, **kwargs):
+        # TODO: call the base constructor first; keep feature_range as a tuple of two floats
+        # (raise ValueError unless lo < hi) and invert.
+        # BEGIN SOLUTION
+        super().__init__(**kwargs)
+        lo, hi = (float(v) for v in feature_range)
+        if not lo < hi:
+            raise ValueError(f"feature_range must be (lo, hi) with lo < hi, got {feature_range!r}")
+        self.feature_range = (lo, hi)
+        self.invert = bool(invert)
+        # END SOLUTION
+
+    def build(self, input_shape):
+        """Create ``data_min`` and ``data_max``, one value per feature of the last axis."""
+        # BEGIN SOLUTION
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(f"the last axis (the features) must have a known size; got inputs "
+                             f"of shape {tuple(input_shape)}")
+        self.data_min = self.add_weight(name="data_min", shape=(features,), initializer="zeros",
+                                        trainable=False)
+        self.data_max = self.add_weight(name="data_max", shape=(features,), initializer="ones",
+                                        trainable=False)
+        # END SOLUTION
+
+    def adapt(self, data):
+        """Learn each feature's minimum and maximum over all batches of ``data``."""
+        # TODO: the minimum of the batch minima is the overall minimum (and the same for the
+        # maximum): no weighting is needed, but every batch counts, not only the last one.
+        # BEGIN SOLUTION
+        low = high = None
+        for batch in _batches(data):
+            if batch.ndim < 1 or batch.size == 0:
+                continue
+            if not self.built:
+                self.build(batch.shape)
+            if batch.shape[-1] != self.data_min.shape[0]:
+                raise ValueError(f"adapt() got a batch with {batch.shape[-1]} features; this "
+                                 f"layer has {self.data_min.shape[0]}")
+            rows = batch.reshape(-1, batch.shape[-1])
+            low = rows.min(axis=0) if low is None else np.minimum(low, rows.min(axis=0))
+            high = rows.max(axis=0) if high is None else np.maximum(high, rows.max(axis=0))
+        if low is None:
+            raise ValueError("adapt() got no data: pass a non-empty array or batches")
+        self.data_min.assign(low)
+        self.data_max.assign(high)
+        # END SOLUTION
+
+    def call(self, inputs):
+        """The min-max map of the class docstring (or its inverse)."""
+        # BEGIN SOLUTION
+        x = ops.cast(inputs, self.compute_dtype)
+        lo, hi = self.feature_range
+        data_min = ops.cast(self.data_min, x.dtype)
+        spread = ops.cast(self.data_max, x.dtype) - data_min
+        # a constant feature has no spread: divide by 1 instead, so it maps to lo and not NaN
+        spread = ops.where(ops.equal(spread, 0), ops.ones_like(spread), spread)
+        if self.invert:
+            return data_min + (x - lo) * spread / (hi - lo)
+        return lo + (x - data_min) * (hi - lo) / spread
+        # END SOLUTION
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        # BEGIN SOLUTION
+        config = super().get_config()
+        config.update({"feature_range": self.feature_range, "invert": self.invert})
+        return config
+        # END SOLUTION
