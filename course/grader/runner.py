@@ -1,17 +1,26 @@
 """Run checks in a worker process and survive whatever the student's code does.
 
 One worker runs an exercise's checks in order. If a check hangs, exhausts memory, or kills the
-interpreter (``sys.exit`` is caught in the worker; ``os._exit``, a segfault or a fork bomb are
-not), the parent records that check and starts a fresh worker for the checks after it. The
-worker's stdout and stderr are drained into small ring buffers, so a flood of output costs some
-CPU but never memory or disk and never a failure.
+interpreter (``sys.exit`` is caught in the worker; ``os._exit`` or a segfault are not), the
+parent records that check and starts a fresh worker for the checks after it; after
+``GIVE_UP_AFTER`` such endings in one exercise the rest are not run (an infinite loop in
+``update_step`` would otherwise cost a time limit per check). The worker's stdout and stderr are
+drained into small ring buffers, so a flood of output costs some CPU but never memory or disk
+and never a failure.
+
+A student's worker runs confined (``course.grader.sandbox``): it reads a copy of the student's
+file in its own temporary folder, may write only there, cannot read the course's repository
+(its solutions), other workers' folders or the ``hide`` folders a caller names, and cannot start
+processes. The reference worker runs no student code and is not confined.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +35,10 @@ from course.grader import wire
 
 STARTUP_TIMEOUT = 180.0  # importing TensorFlow on a loaded 2-core machine
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+GIVE_UP_AFTER = 3  # timeouts, memory blow-ups or crashes in one exercise before the rest are skipped
+# COURSE_GRADER_SANDBOX=0 turns the confinement of student workers off (to debug the grader).
+SANDBOX = os.environ.get("COURSE_GRADER_SANDBOX", "1") != "0"
+_ABNORMAL = ("timeout", "memory", "crashed")
 
 
 @dataclass
@@ -126,15 +139,18 @@ def _describe_exit(code: int | None) -> str:
 
 def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, device: str = "auto",
                timeout: float = 60.0, timeouts: dict[str, float] | None = None,
-               memory_limit: int = DEFAULT_MEMORY_LIMIT) -> WorkerReport:
-    """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers."""
+               memory_limit: int = DEFAULT_MEMORY_LIMIT, hide: tuple[str, ...] = ()) -> WorkerReport:
+    """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers.
+
+    ``hide``: more folders the student's code may not read (a class's submissions and results).
+    """
     report = WorkerReport()
     remaining = list(checks)
     timeouts = timeouts or {}
     while remaining:
         before = len(remaining)
         remaining = _one_worker(stem, source, remaining, seed, device, timeout, timeouts,
-                                memory_limit, report)
+                                memory_limit, report, tuple(hide))
         if report.import_status != "ok":
             for name in remaining:
                 report.outcomes[name] = CheckOutcome("not_run", message=report.import_message)
@@ -145,27 +161,75 @@ def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, d
             for name in remaining:
                 report.outcomes[name] = CheckOutcome("crashed", message="the worker made no progress")
             break
+        ended = [o.status for o in report.outcomes.values() if o.status in _ABNORMAL]
+        if remaining and len(ended) >= GIVE_UP_AFTER:
+            counts = ", ".join(f"{ended.count(s)} {s}" for s in _ABNORMAL if s in ended)
+            for name in remaining:
+                report.outcomes[name] = CheckOutcome(
+                    "not_run", message=f"not run: {len(ended)} earlier checks of this exercise "
+                                       f"were stopped ({counts})")
+            break
     return report
 
 
+def _project_checkout() -> Path | None:
+    """The course's source checkout (with solutions/ and git history), if it runs from one."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file() or (root / ".git").exists():
+        return root
+    return None
+
+
+def hidden_from_students(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Folders a student's worker may not read: the solutions, the checkout, other workers'."""
+    hidden = [tempfile.gettempdir(), *extra]
+    checkout = _project_checkout()
+    if checkout is not None:
+        hidden.append(str(checkout))
+    spec = importlib.util.find_spec("solutions")  # an installed (non-editable) copy, too
+    if spec is not None and spec.submodule_search_locations:
+        hidden.extend(spec.submodule_search_locations)
+    return tuple(sorted({os.path.realpath(h) for h in hidden}))
+
+
+def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str, ...]) -> list[str]:
+    """The worker's command line; for a student, also its confinement and its copy of the file."""
+    if source is None:
+        return [sys.executable, "-m", "course.grader.worker"]
+    # the worker reads a copy in its own folder: the original's folder may be hidden from it
+    copy = Path(workdir) / "submission" / Path(source).name
+    copy.parent.mkdir()
+    shutil.copyfile(source, copy)
+    job["source"] = str(copy)
+    if not SANDBOX:
+        return [sys.executable, "-m", "course.grader.worker"]
+    from course.grader.sandbox import Confinement
+
+    package = str(Path(__file__).resolve().parents[1])
+    job["confine"] = Confinement(workdir, hidden_from_students(hide), keep=(package,)).to_json()
+    return [sys.executable, "-m", "course.grader.sandbox"]
+
+
 def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_limit,
-                report: WorkerReport) -> list[str]:
+                report: WorkerReport, hide: tuple[str, ...] = ()) -> list[str]:
     """Start one worker for ``checks``; return the checks it did not get to."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
         job = {"stem": stem, "source": os.path.abspath(source) if source else None,
                "checks": checks, "seed": seed, "device": device, "result_fd": write_fd}
+        command = _worker_command(workdir, source, job, hide)
         job_path = Path(workdir) / "job.json"
         job_path.write_text(json.dumps(job))
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
+        env["TMPDIR"] = workdir  # the one folder a confined worker may write to
         # the package must import from wherever it is installed, whatever the student's folder holds
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "course.grader.worker", str(job_path)],
+            command + [str(job_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(write_fd,), cwd=workdir, env=env, start_new_session=True,
         )
