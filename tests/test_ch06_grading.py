@@ -147,8 +147,8 @@ DELEGATIONS = {
         "import keras\n_builtin = getattr(keras.optimizers, 'Ad' + 'am')\n\n"
         "class Adam(keras.optimizers.Optimizer):\n"
         "    def __init__(self, learning_rate=0.001, **kwargs):\n"
-        "        super().__init__(learning_rate=learning_rate, **kwargs)\n"
-        "        self._inner = _builtin(learning_rate=learning_rate)\n"
+        "        super().__init__(learning_rate=learning_rate)\n"
+        "        self._inner = _builtin(learning_rate=learning_rate, **kwargs)\n"
         "    def apply_gradients(self, grads_and_vars):\n"
         "        return self._inner.apply_gradients(grads_and_vars)\n\n"
         "AdamW = AdamL2 = Adam\n"),
