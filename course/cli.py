@@ -30,24 +30,18 @@ def _fail(message: str, code: int = 2) -> int:
 # ---------------------------------------------------------------------------------------- list
 
 def _exercise_state(path: Path) -> str:
-    """done / started / not started / missing, from the source text alone (nothing is run)."""
+    """How far the learner is, from the source text alone (nothing is run)."""
+    from course.release import progress
+
     if not path.is_file():
         return "missing"
-    text = path.read_text(encoding="utf-8", errors="replace")
-    stubs = text.count('raise NotImplementedError("')
-    if stubs == 0:
+    found = progress(path.read_text(encoding="utf-8", errors="replace"), path.name)
+    if found is None:
         return "written"
-    from course.release import HEADER
-
-    original = Path(__file__).resolve().parents[1] / "solutions" / path.name
-    if original.is_file():
-        from course.release import strip_solutions
-
-        if text == strip_solutions(original.read_text(encoding="utf-8"), path.name):
-            return "not started"
-    elif text.startswith(HEADER.splitlines()[0]) and stubs:
-        pass
-    return f"started ({stubs} part(s) left)"
+    left, total = found
+    if left == total:
+        return "not started"
+    return "all parts written" if left == 0 else f"started: {left} of {total} parts left"
 
 
 def cmd_list(args) -> int:
@@ -169,6 +163,64 @@ def cmd_release(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- grade-class
+
+def cmd_grade_class(args) -> int:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.table import Table
+
+    from course.grader.classroom import ClassGradingError, grade_class
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
+        task = progress.add_task("grading", total=None)
+        in_flight: set[str] = set()
+
+        def on_student(event, name, report):
+            if event == "plan":
+                progress.update(task, total=report["total"], completed=report["skipped"])
+                if report["skipped"]:
+                    progress.console.print(f"{report['skipped']} student(s) unchanged since the "
+                                           "last run: kept (--force grades them again)")
+                return
+            if event == "start":
+                in_flight.add(name)
+            else:
+                in_flight.discard(name)
+                progress.advance(task)
+                progress.console.print(f"  {name}: {report['score']:.2f}/{report['max_score']:.0f}"
+                                       f"  {report['status']}")
+            progress.update(task, description=f"grading {', '.join(sorted(in_flight)) or '...'}")
+
+        try:
+            result = grade_class(args.submissions, args.out, jobs=args.jobs, force=args.force,
+                                 seed=args.seed, chapters=args.chapter, only=args.check,
+                                 device=args.device, timeout=args.timeout, on_student=on_student)
+        except ClassGradingError as exc:
+            return _fail(str(exc))
+    statuses = {}
+    for report in result.reports.values():
+        statuses[report["status"]] = statuses.get(report["status"], 0) + 1
+    totals = [r["score"] for r in result.reports.values()]
+    console.print(f"[bold]{len(result.reports)} students[/] (seed {result.seed}; graded "
+                  f"{len(result.graded)}, kept {len(result.skipped)}; {result.seconds:.0f} s); "
+                  f"mean total {sum(totals) / max(len(totals), 1):.2f}; "
+                  + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+    table = Table(title="Checks the class passed least (all of them in check_pass_rates.csv)")
+    for column in ("exercise", "check", "passed", "most common known mistake"):
+        table.add_column(column)
+    for row in result.pass_rates[:12]:
+        mistake = (f"{row['most_common_mistake']} ({row['students_with_that_mistake']})"
+                   if row["most_common_mistake"] else "")
+        table.add_row(row["exercise"], row["check"],
+                      f"{row['passed']}/{row['students']} ({100 * row['pass_rate']:.0f}%)", mistake)
+    console.print(table)
+    console.print(f"wrote {result.out / 'grades.csv'}, {result.out / 'check_pass_rates.csv'} and "
+                  f"one report per student in {result.out / 'students'}")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- doctor
 
 def cmd_doctor(args) -> int:
@@ -256,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="fail if exercises/ is out of date")
     p.add_argument("--student", metavar="DIR", help="write a student bundle without solutions to DIR")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("grade-class", help="grade a folder of student folders (instructors)")
+    p.add_argument("submissions", help="a folder holding one folder per student")
+    p.add_argument("--out", required=True, help="where the grades and reports go (resumable)")
+    p.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1)")
+    p.add_argument("--force", action="store_true", help="grade again students already graded")
+    p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    p.add_argument("--check", action="append", metavar="NAME", help="grade only this check (repeatable)")
+    p.add_argument("--seed", type=int, help="the class's seed (default: a new one, kept in --out)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
+                   help="where checks run (default: the GPU if TensorFlow sees one)")
+    p.set_defaults(func=cmd_grade_class)
 
     p = sub.add_parser("doctor", help="versions, devices, GPU and mixed-precision support")
     p.set_defaults(func=cmd_doctor)

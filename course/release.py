@@ -14,8 +14,10 @@ from pathlib import Path
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\b.*$")
 END = re.compile(r"^[ \t]*# END SOLUTION\b.*$")
-HEADER = ('# This file is generated from solutions/{name} by `course release`: fill in the parts\n'
+HEADER = ('# This file is generated from solutions/{name} by `course release`: fill in the {parts} parts\n'
           '# that raise NotImplementedError, then run `course grade` to check your work.\n')
+STUB = 'raise NotImplementedError("{name}: your code here")'
+PARTS = re.compile(r"^# This file is generated from solutions/\S+ by `course release`: fill in the (\d+) parts")
 
 
 class ReleaseError(Exception):
@@ -24,7 +26,7 @@ class ReleaseError(Exception):
 
 def strip_solutions(text: str, name: str) -> str:
     """The student version of one solution file's text."""
-    out, inside, block_start = [], None, 0
+    out, inside, block_start, parts = [], None, 0, 0
     for number, line in enumerate(text.splitlines(keepends=True), start=1):
         begin = BEGIN.match(line)
         if begin:
@@ -36,15 +38,23 @@ def strip_solutions(text: str, name: str) -> str:
         if END.match(line):
             if inside is None:
                 raise ReleaseError(f"{name}:{number}: END SOLUTION without BEGIN SOLUTION")
-            out.append(f'{inside}raise NotImplementedError("{name}: your code here")\n')
-            inside = None
+            out.append(inside + STUB.format(name=name) + "\n")
+            inside, parts = None, parts + 1
             continue
         if inside is None:
             out.append(line)
     if inside is not None:
         raise ReleaseError(f"{name}:{block_start}: BEGIN SOLUTION is never closed")
     body = "".join(out)
-    return HEADER.format(name=name) + body
+    return HEADER.format(name=name, parts=parts) + body
+
+
+def progress(text: str, name: str) -> tuple[int, int] | None:
+    """(parts still stubbed, parts in all) of a generated exercise file; None if not generated."""
+    found = PARTS.match(text)
+    if not found:
+        return None
+    return text.count(STUB.format(name=name)), int(found.group(1))
 
 
 def _project_root() -> Path:

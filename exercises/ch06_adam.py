@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch06_adam.py by `course release`: fill in the parts
+# This file is generated from solutions/ch06_adam.py by `course release`: fill in the 10 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 6 — Adam, AdamW and Adam with L2 (the coupled form).
 
