@@ -173,7 +173,8 @@ def cmd_grade_class(args) -> int:
     from course.grader.classroom import ClassGradingError, grade_class
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                  transient=True) as progress:
         task = progress.add_task("grading", total=None)
         in_flight: set[str] = set()
 
@@ -189,7 +190,7 @@ def cmd_grade_class(args) -> int:
             else:
                 in_flight.discard(name)
                 progress.advance(task)
-                progress.console.print(f"  {name}: {report['score']:.2f}/{report['max_score']:.0f}"
+                progress.console.print(f"  {name}: {report['score']:.2f}/{report['max_score']:.2f}"
                                        f"  {report['status']}")
             progress.update(task, description=f"grading {', '.join(sorted(in_flight)) or '...'}")
 

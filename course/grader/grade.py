@@ -117,9 +117,14 @@ def _outcome_feedback(outcome: runner.CheckOutcome) -> str:
 
 def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "auto",
                    timeout: float = 60.0, memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
-                   cache: ReferenceCache | None = None, only: list[str] | None = None) -> dict:
+                   cache: ReferenceCache | None = None, only: list[str] | None = None,
+                   hide: tuple[str, ...] = ()) -> dict:
     """Grade one exercise file. ``only`` restricts grading to the named checks (each keeps its
-    share of the exercise's 10 points, so the maximum is then below 10)."""
+    share of the exercise's 10 points, so the maximum is then below 10). ``hide``: folders the
+    student's code may not read (see ``runner.run_checks``).
+
+    ``entry["grader_error"]`` is True when grading failed for a reason that is not the student's
+    (the worker could not start, the reference could not be computed): worth grading again."""
     cache = cache or _DEFAULT_CACHE
     total_weight = sum(c.weight for c in exercise.checks)
     max_scores = {c.name: POINTS_PER_EXERCISE * c.weight / total_weight for c in exercise.checks}
@@ -158,7 +163,8 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     with ThreadPoolExecutor(max_workers=1) as pool:
         reference_future = pool.submit(cache.get, exercise, seed, device, timeout, memory_limit)
         student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
-                                    timeout=timeout, timeouts=timeouts, memory_limit=memory_limit)
+                                    timeout=timeout, timeouts=timeouts, memory_limit=memory_limit,
+                                    hide=hide)
         reference = reference_future.result()
     entry["device"] = student.device or reference.device
     entry["backend"] = student.backend or reference.backend
@@ -173,6 +179,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         entry["status"] = "error"
         if error:
             return all_zero("error", f"importing {path.name} failed: {_error_feedback(error)}")
+        entry["grader_error"] = student.import_status == "fatal"  # before any student code ran
         return all_zero("error", f"could not run {path.name}: {student.import_message}"
                         + (f"\n{student.stderr_tail[-800:]}" if student.import_status == "fatal" else ""))
 
@@ -200,6 +207,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         if check.needs_reference:
             ref = reference.outcomes.get(check.name)
             if ref is None or ref.status != "ok":
+                entry["grader_error"] = True
                 detail = (ref.error or {}).get("traceback") or (ref.message if ref else "not run")
                 entry["checks"].append(_check_entry(
                     check, max_score, None, status="grader_error", seconds=outcome.seconds,
@@ -237,11 +245,25 @@ def select_exercises(chapters: list[str] | None) -> list[Exercise]:
     return selected
 
 
+def grading_plan(chapters: list[str] | None = None,
+                 only: list[str] | None = None) -> list[tuple[Exercise, list[str] | None]]:
+    """The exercises to grade, each with the names of its checks to grade (None: all of them)."""
+    exercises = select_exercises(chapters)
+    if not only:
+        return [(exercise, None) for exercise in exercises]
+    known = {c.name for e in exercises for c in e.checks}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise GradingError(f"no check named {', '.join(unknown)} in the selected chapters")
+    plan = [(e, [c.name for c in e.checks if c.name in only]) for e in exercises]
+    return [(e, names) for e, names in plan if names]
+
+
 def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = None,
                      seed: int | None = None, *, device: str = "auto", timeout: float = 60.0,
                      memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
                      cache: ReferenceCache | None = None, on_exercise=None,
-                     only: list[str] | None = None) -> dict:
+                     only: list[str] | None = None, hide: tuple[str, ...] = ()) -> dict:
     """Grade every exercise file in ``directory``; the report as a dict (SPEC.md's schema)."""
     folder = Path(directory)
     if not folder.is_dir():
@@ -251,36 +273,34 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
         raise GradingError(f"cannot read the folder {folder}")
     if device not in ("auto", "cpu", "gpu"):
         raise GradingError(f"--device must be cpu or gpu, not {device!r}")
-    exercises = select_exercises(chapters)
-    if only:
-        known = {c.name for e in exercises for c in e.checks}
-        unknown = sorted(set(only) - known)
-        if unknown:
-            raise GradingError(f"no check named {', '.join(unknown)} in the selected chapters")
+    plan = grading_plan(chapters, only)
     seed = new_seed() if seed is None else int(seed)
     started = time.monotonic()
     results = []
-    for exercise in exercises:
+    for exercise, names in plan:
         if on_exercise:
             on_exercise(exercise, "start")
-        names = [c.name for c in exercise.checks if c.name in only] if only else None
-        if only and not names:
-            continue
         result = grade_exercise(exercise, folder / f"{exercise.stem}.py", seed, device=device,
-                                timeout=timeout, memory_limit=memory_limit, cache=cache, only=names)
+                                timeout=timeout, memory_limit=memory_limit, cache=cache, only=names,
+                                hide=hide)
         results.append(result)
         if on_exercise:
             on_exercise(exercise, result)
+    return submission_report(str(folder), seed, results, time.monotonic() - started)
+
+
+def submission_report(submission: str, seed: int, results: list[dict], seconds: float) -> dict:
+    """The report of SPEC.md's schema from graded exercise entries (``grade_exercise``'s)."""
     devices = sorted({r["device"] for r in results if r.get("device")}) or ["CPU"]
     backends = [r["backend"] for r in results if r.get("backend")]
     return {
         "schema": SCHEMA,
-        "submission": str(folder),
+        "submission": submission,
         "seed": seed,
         "backend": backends[0] if backends else "tensorflow",
         "devices": devices,
         "score": round(sum(r["score"] for r in results), 4),
         "max_score": round(sum(r["max_score"] for r in results), 4),
-        "seconds": round(time.monotonic() - started, 2),
+        "seconds": round(seconds, 2),
         "exercises": results,
     }

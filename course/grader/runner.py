@@ -39,6 +39,8 @@ GIVE_UP_AFTER = 3  # timeouts, memory blow-ups or crashes in one exercise before
 # COURSE_GRADER_SANDBOX=0 turns the confinement of student workers off (to debug the grader).
 SANDBOX = os.environ.get("COURSE_GRADER_SANDBOX", "1") != "0"
 _ABNORMAL = ("timeout", "memory", "crashed")
+_LIVE: set[subprocess.Popen] = set()  # running workers, so that an interrupted run can stop them
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -123,6 +125,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+
+
+def stop_all_workers() -> None:
+    """Kill every running worker of this process (an interrupted class run)."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        _kill_group(proc)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -234,12 +244,16 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
             pass_fds=(write_fd,), cwd=workdir, env=env, start_new_session=True,
         )
         os.close(write_fd)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         stdout_tail, stderr_tail = _Tail(proc.stdout, 2048), _Tail(proc.stderr, 8192)
         try:
             return _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report,
                              stderr_tail)
         finally:
             _kill_group(proc)
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
             os.close(read_fd)
             report.stderr_tail = stderr_tail.text()
             stdout_tail.text()

@@ -74,6 +74,21 @@ def find_delegation(tree: ast.AST, forbidden: tuple[str, ...]) -> str | None:
     return None
 
 
+def imports_solutions(tree: ast.AST) -> str | None:
+    """An import of the course's reference solutions (``solutions.chNN_...``), as a message."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] == "solutions":
+                return f"line {node.lineno} imports the course's reference solutions ({name})"
+    return None
+
+
 def inspect_source(text: str, filename: str, exports: tuple[str, ...],
                    forbidden: tuple[str, ...]) -> StaticResult:
     try:
@@ -97,6 +112,9 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
         return StaticResult(False, "error",
                             f"{filename} does not define {', '.join(missing)} "
                             f"(the exercise expects {', '.join(exports)})")
+    copied = imports_solutions(tree)
+    if copied:
+        return StaticResult(False, "delegation", f"{copied}: a submission must be your own code")
     delegation = find_delegation(tree, forbidden)
     if delegation:
         return StaticResult(False, "delegation",
