@@ -405,8 +405,11 @@ def _suggestion_inputs(rng):
               + 0.8 * np.exp(2.0 * (x - 0.2)) + rng.normal(0, 0.01, n))
     # a noisy first point and a huge last one: what skip_start and skip_end are for
     losses[0], losses[1], losses[-1] = 8.0, 5.0, 1e3
-    return {"lrs": [float(v) for v in lrs], "losses": [float(v) for v in losses],
-            "skip": [int(rng.integers(3, 8)), int(rng.integers(2, 5))]}
+    lrs, losses = [float(v) for v in lrs], [float(v) for v in losses]
+    # a second window that starts just past the steepest point: its answer differs, so a
+    # suggestion() that ignores its arguments is seen
+    steepest = lrs.index(suggestion_model(lrs, losses, **SUGGESTION_DEFAULTS))
+    return {"lrs": lrs, "losses": losses, "skip": [steepest + 3, int(rng.integers(2, 5))]}
 
 
 def run_suggestion(impl, inputs, ctx):

@@ -1,0 +1,457 @@
+"""Chapter 7 (schedules and the LR range test) through the grader, and the models behind it.
+
+Fast tests check the grader's own closed forms: OneCycle against values computed with PyTorch,
+the other four against the Keras built-ins, and every known-wrong variant far from the right
+answer. Graded tests (child workers, one shared reference) show the solution scoring 10/10, the
+stub 0/10, every known mistake losing points with its hint, a differently written correct
+implementation scoring 10/10, and delegation to a Keras schedule scoring 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course.grader import ch07_lr_decay as g
+from course.grader.compare import differences
+from course.grader.schedule_suite import ATOL, RTOL
+from course.release import strip_solutions
+from graderlib import ROOT, by_check, grade, run_cli, solution_text, write_variant
+
+STEM = "ch07_lr_decay"
+
+# ---------------------------------------------------------------------------------------------
+# OneCycle's closed form against PyTorch.
+#
+# These rates were computed once with PyTorch 2.13.0 (CPU wheel, in a throwaway virtualenv; torch
+# is not a dependency of the course) by
+#     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+#     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cycle_momentum=False,
+#                                                 anneal_strategy="cos", three_phase=False, **kw)
+# reading opt.param_groups[0]["lr"] before each of total_steps optimizer steps (then
+# sched.step()). Printed with repr and copied here; the step numbers are the dict keys.
+
+PYTORCH_ONE_CYCLE = [
+    ({"max_learning_rate": 0.1, "total_steps": 100},
+     {0: 0.0040000000000000036, 1: 0.004281378056590748, 10: 0.029516394846410082,
+      28: 0.09971862194340926, 29: 0.1, 30: 0.09994965352845243, 50: 0.0793893450575732,
+      64: 0.0500002, 90: 0.004023995277981982, 98: 5.07464715475788e-05, 99: 4e-07}),
+    ({"max_learning_rate": 1.0, "total_steps": 37, "pct_start": 0.25, "div_factor": 10.0,
+      "final_div_factor": 100.0},
+     dict(enumerate([
+         0.09999999999999998, 0.13223443014276737, 0.22431968285271842, 0.36306324414915103,
+         0.5285881378793158, 0.6971805834928397, 0.8446873302753782, 0.9499759518947155,
+         0.997962365157888, 0.9982005455269919, 0.9902291046566827, 0.9759876891117987,
+         0.9556586309488738, 0.9295022019766028, 0.8978532815102522, 0.861117068930285,
+         0.819763895937076, 0.7743232049201326, 0.7253767705364278, 0.6735512512816045,
+         0.6195101664158709, 0.5639454009635659, 0.5075683475474108, 0.4511007984680573,
+         0.39526570463713484, 0.340777919676663, 0.2883350476876181, 0.23860851186316284,
+         0.19223495829459325, 0.14980810502660005, 0.11187114071793958, 0.07890977022703981,
+         0.05134599615952948, 0.02953271599218844, 0.013749203946046427, 0.004197535453958397,
+         0.001]))),
+    ({"max_learning_rate": 0.5, "total_steps": 10, "pct_start": 0.45, "div_factor": 5.0,
+      "final_div_factor": 1e3},
+     dict(enumerate([
+         0.09999999999999998, 0.17530203962825325, 0.3445041867912628, 0.4801937735804838,
+         0.48987526875494364, 0.41373244044962404, 0.28562159382640767, 0.14621701750017851,
+         0.03977867946884624, 0.0001]))),
+]
+
+
+@pytest.fixture(scope="module")
+def reference_ns():
+    return g.reference()  # registers the reference classes: once per test session
+
+
+@pytest.mark.parametrize("kwargs, expected", PYTORCH_ONE_CYCLE,
+                         ids=["defaults", "phase-end-between-steps", "ten-steps"])
+def test_one_cycle_closed_form_matches_pytorch(kwargs, expected, reference_ns):
+    from solutions.ch07_lr_decay import OneCycle
+
+    steps = np.array(sorted(expected), dtype=np.float64)
+    want = np.array([expected[s] for s in sorted(expected)])
+    # the grader's NumPy closed form (float64): as exact as PyTorch's Python floats
+    np.testing.assert_allclose(g.one_cycle(steps, kwargs, np), want, rtol=1e-12)
+    # the grader's reference (keras.ops, float32) and the solution: within float32 rounding,
+    # where cos(pi * p) + 1 near the end of the cycle cancels to a few ulps of the peak rate
+    for schedule in (reference_ns.OneCycle(**kwargs), OneCycle(**kwargs)):
+        got = [float(schedule(int(s))) for s in steps]
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7 * kwargs["max_learning_rate"])
+    # past the end PyTorch refuses to step; SPEC.md gives the final rate
+    final = kwargs["max_learning_rate"] / kwargs.get("div_factor", 25.0) / kwargs.get(
+        "final_div_factor", 1e4)
+    past = kwargs["total_steps"] + 7
+    assert float(OneCycle(**kwargs)(past)) == pytest.approx(final, rel=1e-5)
+
+
+def test_closed_forms_match_the_keras_builtins(reference_ns):
+    """The NumPy models that name mistakes must agree with Keras when no mistake is made."""
+    for spec in g.SCHEDULES:
+        check = g.EXERCISE.check(f"{spec.cls_name.lower()}.values")
+        for seed in range(4):
+            inputs = check.make_inputs(seed)
+            schedule = getattr(reference_ns, spec.cls_name)(**inputs["kwargs"])
+            keras_values = [float(schedule(int(s))) for s in inputs["steps"]]
+            model = spec.formula(np.asarray(inputs["steps"], dtype=np.float64), inputs["kwargs"], np)
+            np.testing.assert_allclose(model, keras_values, rtol=RTOL, atol=ATOL,
+                                       err_msg=f"{spec.cls_name}, seed {seed}")
+
+
+def _steps_of(check_name, inputs):
+    if check_name.endswith(".fit"):
+        return np.arange(inputs["epochs"] * inputs["batches"], dtype=np.float64)
+    return np.asarray(inputs["steps"], dtype=np.float64)
+
+
+def test_every_schedule_mistake_is_far_from_the_right_answer():
+    """For many seeds, each wrong variant is > 1000 tolerances away at some probed step."""
+    for spec in g.SCHEDULES:
+        for kind in ("values", "fit"):
+            name = f"{spec.cls_name.lower()}.{kind}"
+            check = g.EXERCISE.check(name)
+            for seed in range(100):
+                inputs = check.make_inputs(seed)
+                steps = _steps_of(name, inputs)
+                right = spec.formula(steps, inputs["kwargs"], np)
+                for variant, label, _ in spec.mistakes:
+                    wrong = spec.formula(steps, inputs["kwargs"], np, variant)
+                    excess = np.abs(wrong - right) / (ATOL + RTOL * np.abs(right))
+                    assert excess.max() > 1000, (name, seed, label)
+
+
+def test_every_finder_mistake_is_far_from_the_right_answer():
+    models = {"lrfinder.ramp_and_smoothing": (g._ramp_expected, ("no_debias", "linear_ramp",
+                                                                 "running_mean")),
+              "lrfinder.divergence_stop": (g._divergence_expected, ("no_divergence_stop",)),
+              "lrfinder.restore": (g._restore_expected, ("no_restore", "no_restore_rate")),
+              "lrfinder.suggestion": (g._suggestion_expected, ("min_loss", "no_skip"))}
+    for name, (expected, variants) in models.items():
+        check = g.EXERCISE.check(name)
+        for seed in range(100):
+            inputs = check.make_inputs(seed)
+            right = expected(inputs)
+            for variant in variants:
+                wrong = expected(inputs, variant)
+                assert differences(wrong, right, 100 * check.rtol, 100 * check.atol,
+                                   [k for k in wrong if k in right]), (name, seed, variant)
+
+
+def test_scripted_runs_stop_where_the_spec_says():
+    """The divergence scripts stop on divergence (not at their end), the ramp script at num_steps."""
+    check = g.EXERCISE.check("lrfinder.divergence_stop")
+    ramp = g.EXERCISE.check("lrfinder.ramp_and_smoothing")
+    for seed in range(50):
+        inputs = check.make_inputs(seed)
+        out = g._divergence_expected(inputs)
+        assert out["batches run (exploding)"] < len(inputs["exploding"])
+        nan_at = int(np.flatnonzero(np.isnan(inputs["with_nan"]))[0])
+        assert out["batches run (with_nan)"] == nan_at + 1
+        r = ramp.make_inputs(seed)
+        assert g._ramp_expected(r)["batches run"] == r["hp"]["num_steps"] < len(r["script"])
+
+
+def test_solution_rejects_bad_arguments_with_clear_errors():
+    from solutions import ch07_lr_decay as sol
+
+    bad = [(sol.TimeBasedDecay, (0.1, -1.0), "decay_rate"),
+           (sol.StepDecay, (0.1, 1.5, 10), "drop_rate"),
+           (sol.ExponentialDecay, (0.1, 0.5, 0), "decay_steps"),
+           (sol.WarmupCosineDecay, (0.1, 5, 10, 0.0, 2.0), "alpha"),
+           (sol.OneCycle, (0.1, 3, 0.3), "phase 1"),
+           (sol.LRFinder, (1.0, 0.1), "end_lr"),
+           (sol.LRFinder, (1e-7, 10.0, 1), "num_steps")]
+    for cls, args, word in bad:
+        with pytest.raises(ValueError, match=word):
+            cls(*args)
+    with pytest.raises(TypeError, match="number"):
+        sol.TimeBasedDecay("0.1", 0.5)
+    finder = sol.LRFinder()
+    finder.lrs, finder.losses = [1e-3, 1e-2], [1.0, 0.5]
+    with pytest.raises(ValueError, match="at least 3"):
+        finder.suggestion()
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the grader
+
+
+def test_solution_scores_full_marks_and_the_stub_zero(tmp_path):
+    entry = grade(ROOT / "solutions" / f"{STEM}.py", STEM)
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed and entry["score"] == pytest.approx(10.0)
+    assert len(entry["checks"]) == 22
+
+    stub_text = strip_solutions(solution_text(STEM), f"{STEM}.py")
+    stub = grade(write_variant(tmp_path / "stub", STEM, text=stub_text), STEM)
+    assert stub["score"] == 0.0
+    assert all(not c["passed"] for c in stub["checks"])
+
+
+# Known mistakes, as small edits of the solution. Mistakes in different classes (or in parts of
+# LRFinder that different checks see) share a submission, so two workers grade them all.
+MISTAKE_SUBMISSIONS = {
+    "A": (
+        ("self.initial_learning_rate / (1.0 + self.decay_rate * s / self.decay_steps)",
+         "self.initial_learning_rate / (1.0 + self.decay_rate * ops.floor(s / self.decay_steps))"),
+        ("exponent = _step(step) / self.decay_steps",
+         "exponent = ops.floor(_step(step) / self.decay_steps)"),
+        ("progress = ops.maximum(s - warmup, 0.0) / decay",
+         "progress = ops.maximum(s - warmup, 0.0) / (warmup + decay)"),
+        ("return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1.0)",
+         "return start + (end - start) * pct"),
+        ("smoothed = self._avg / (1.0 - self.beta ** (k + 1))", "smoothed = self._avg"),
+        ("return float(lrs[int(np.nanargmin(slope))])", "return float(lrs[int(np.argmin(losses))])"),
+    ),
+    "B": (
+        ("drops = ops.floor(_step(step) / self.steps_per_drop)",
+         "drops = _step(step) / self.steps_per_drop"),
+        ("return ops.where(s < warmup, warm, annealed)",
+         "if s < warmup:\n            return warm\n        return annealed"),
+        ("warm = start + (peak - start) * s / max(warmup, 1.0)",
+         "warm = peak * s / max(warmup, 1.0)"),
+        ("s = ops.minimum(_step(step), end_2)", "s = _step(step)"),
+        ("return self.start_lr * (self.end_lr / self.start_lr) ** (k / (self.num_steps - 1))",
+         "return self.start_lr + (self.end_lr - self.start_lr) * k / (self.num_steps - 1)"),
+        ("if not math.isfinite(smoothed) or smoothed > self.diverge_factor * self._best:",
+         "if False:"),
+        ("        self.model.set_weights(self._saved_weights)\n", ""),
+    ),
+}
+
+# (mistake, submission, check that must fail, words its hint must contain)
+MISTAKES = [
+    ("time-based decay with a floor", "A", "timebaseddecay.values", "continuously"),
+    ("exponential decay with a floor", "A", "exponentialdecay.values", "continuously"),
+    ("cosine over warmup + decay steps", "A", "warmupcosinedecay.values", "(s - warmup_steps)"),
+    ("one-cycle with linear annealing", "A", "onecycle.values", "half a cosine"),
+    ("LRFinder without debiasing", "A", "lrfinder.ramp_and_smoothing", "1 - beta ** (k + 1)"),
+    ("suggestion at the lowest loss", "A", "lrfinder.suggestion", "falls fastest"),
+    ("step decay without the floor", "B", "stepdecay.values", "floor(s / steps_per_drop)"),
+    ("Python if on the step tensor", "B", "warmupcosinedecay.fit", "ops.where"),
+    ("warmup from zero", "B", "warmupcosinedecay.values", "initial_learning_rate"),
+    ("one-cycle not clamped after the end", "B", "onecycle.values", "final rate"),
+    ("LRFinder with a linear ramp", "B", "lrfinder.ramp_and_smoothing", "geometrically"),
+    ("LRFinder without a divergence stop", "B", "lrfinder.divergence_stop", "stop_training"),
+    ("LRFinder not restoring weights", "B", "lrfinder.restore", "on_train_end"),
+]
+
+
+@pytest.fixture(scope="module")
+def graded_mistakes(tmp_path_factory):
+    entries = {}
+    for key, replacements in MISTAKE_SUBMISSIONS.items():
+        checks = sorted({check for _, sub, check, _ in MISTAKES if sub == key})
+        path = write_variant(tmp_path_factory.mktemp(f"mistakes_{key}"), STEM, replacements)
+        entries[key] = by_check(grade(path, STEM, checks=checks))
+    return entries
+
+
+@pytest.mark.parametrize("mistake, submission, check, hint", MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_known_mistake_loses_points_with_its_hint(mistake, submission, check, hint,
+                                                  graded_mistakes):
+    result = graded_mistakes[submission][check]
+    assert not result["passed"] and result["score"] < result["max_score"], result
+    assert result["hint"] and hint in result["hint"], result
+    assert result["feedback"]
+
+
+def test_running_mean_mistake_is_named_by_the_judge():
+    """Keras 3 logs the epoch's running mean: a finder that takes it for the batch loss is told.
+
+    (An extra mistake, judged in this process: the scripted checks need no TensorFlow worker.)
+    """
+    from types import SimpleNamespace
+
+    text = solution_text(STEM).replace(
+        "loss = (batch + 1) * mean - batch * self._previous_mean", "loss = mean", 1)
+    namespace = {"__name__": "ch07_running_mean_variant"}
+    exec(compile(text, "ch07_running_mean_variant.py", "exec"), namespace)
+    check = g.EXERCISE.check("lrfinder.ramp_and_smoothing")
+    inputs = check.make_inputs(3)
+    for impl, passes in ((namespace, False), (vars(__import__("solutions.ch07_lr_decay",
+                                                             fromlist=["LRFinder"])), True)):
+        student = check.run(SimpleNamespace(**impl), inputs, SimpleNamespace())
+        verdict = check.judge(student, {}, inputs)
+        assert verdict.passed is passes, verdict
+        if not passes:
+            assert "(n + 1) * mean_n" in verdict.hint and "running" in verdict.feedback
+
+
+def test_delegating_to_a_keras_schedule_scores_zero_with_a_message(tmp_path):
+    text = solution_text(STEM).replace(
+        "class WarmupCosineDecay(Schedule):",
+        "class WarmupCosineDecay(keras.optimizers.schedules.CosineDecay):", 1)
+    entry = grade(write_variant(tmp_path, STEM, text=text), STEM, checks=["warmupcosinedecay.values"])
+    assert entry["score"] == 0.0 and "built-in" in entry["message"], entry
+
+
+ANOTHER_CORRECT = '''
+"""Chapter 7 written differently: exp/log instead of power, ops.cond for the warmup, clipped
+phases blended by a mask in OneCycle, and an LRFinder that keeps running sums and sets the next
+batch's rate at the end of the current one."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+Base = keras.optimizers.schedules.LearningRateSchedule
+
+
+def as_float(step):
+    return ops.cast(ops.convert_to_tensor(step), "float32")
+
+
+class Configured(Base):
+    def get_config(self):
+        return dict(self.config)
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class TimeBasedDecay(Configured):
+    def __init__(self, initial_learning_rate, decay_rate, decay_steps=1):
+        self.config = dict(initial_learning_rate=initial_learning_rate, decay_rate=decay_rate,
+                           decay_steps=decay_steps)
+
+    def __call__(self, step):
+        c = self.config
+        slope = ops.cast(c["decay_rate"] / c["decay_steps"], "float32")
+        return ops.divide(ops.cast(c["initial_learning_rate"], "float32"),
+                          ops.add(1.0, ops.multiply(slope, as_float(step))))
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class StepDecay(Configured):
+    def __init__(self, initial_learning_rate, drop_rate, steps_per_drop):
+        self.config = dict(initial_learning_rate=initial_learning_rate, drop_rate=drop_rate,
+                           steps_per_drop=steps_per_drop)
+
+    def __call__(self, step):
+        c = self.config
+        drops = ops.floor(as_float(step) / c["steps_per_drop"])
+        return c["initial_learning_rate"] * ops.exp(drops * math.log(c["drop_rate"]))
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class ExponentialDecay(Configured):
+    def __init__(self, initial_learning_rate, decay_rate, decay_steps):
+        self.config = dict(initial_learning_rate=initial_learning_rate, decay_rate=decay_rate,
+                           decay_steps=decay_steps)
+
+    def __call__(self, step):
+        c = self.config
+        rate_per_step = math.log(c["decay_rate"]) / c["decay_steps"]
+        return c["initial_learning_rate"] * ops.exp(as_float(step) * rate_per_step)
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class WarmupCosineDecay(Configured):
+    def __init__(self, peak_learning_rate, warmup_steps, decay_steps, initial_learning_rate=0.0,
+                 alpha=0.0):
+        self.config = dict(peak_learning_rate=peak_learning_rate, warmup_steps=warmup_steps,
+                           decay_steps=decay_steps, initial_learning_rate=initial_learning_rate,
+                           alpha=alpha)
+
+    def __call__(self, step):
+        c = self.config
+        w, t = float(c["warmup_steps"]), float(c["decay_steps"])
+        lo, hi, alpha = c["initial_learning_rate"], c["peak_learning_rate"], c["alpha"]
+        s = ops.minimum(as_float(step), w + t)
+
+        def warmup():
+            return lo + (hi - lo) * (s / w)
+
+        def cosine():
+            fraction = (s - w) / t
+            return hi * (alpha + (1 - alpha) * (1 + ops.cos(np.pi * fraction)) / 2)
+
+        return ops.cond(s < w, warmup, cosine)
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class OneCycle(Configured):
+    def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
+                 final_div_factor=1e4):
+        self.config = dict(max_learning_rate=max_learning_rate, total_steps=total_steps,
+                           pct_start=pct_start, div_factor=div_factor,
+                           final_div_factor=final_div_factor)
+
+    def __call__(self, step):
+        c = self.config
+        top = c["max_learning_rate"]
+        low = top / c["div_factor"]
+        end = low / c["final_div_factor"]
+        e1 = c["pct_start"] * c["total_steps"] - 1
+        e2 = c["total_steps"] - 1
+        s = ops.minimum(as_float(step), e2)
+        p1 = ops.clip(s / e1, 0.0, 1.0)
+        p2 = ops.clip((s - e1) / (e2 - e1), 0.0, 1.0)
+        up = low + (top - low) * (1 - ops.cos(np.pi * p1)) / 2
+        down = end + (top - end) * (1 + ops.cos(np.pi * p2)) / 2
+        first = ops.cast(s <= e1, "float32")
+        return first * up + (1 - first) * down
+
+
+class LRFinder(keras.callbacks.Callback):
+    def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=100, beta=0.98, diverge_factor=4.0):
+        super().__init__()
+        self.start_lr, self.end_lr, self.num_steps = start_lr, end_lr, num_steps
+        self.beta, self.diverge_factor = beta, diverge_factor
+        self.lrs, self.losses = [], []
+
+    def _rate(self, k):
+        a, b = math.log(self.start_lr), math.log(self.end_lr)
+        return math.exp(a + (b - a) * k / (self.num_steps - 1))
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        base = optimizer.inner_optimizer if hasattr(optimizer, "inner_optimizer") else optimizer
+        if isinstance(getattr(base, "_learning_rate", None), Base):
+            raise TypeError("the range test needs a float rate, not a schedule")
+        self._backup = [np.copy(w) for w in self.model.get_weights()]
+        self._rate_backup = float(np.asarray(optimizer.learning_rate))
+        self.lrs, self.losses = [], []
+        self._sum, self._ema, self._best = 0.0, 0.0, None
+        optimizer.learning_rate = self._rate(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        k = len(self.lrs)
+        total = float(logs["loss"]) * (batch + 1)
+        loss = total - (self._sum if batch > 0 else 0.0)
+        self._sum = total
+        self._ema = self._ema * self.beta + loss * (1 - self.beta)
+        value = self._ema / (1 - self.beta ** (k + 1))
+        self.lrs.append(self._rate(k))
+        self.losses.append(value)
+        diverged = value != value or (self._best is not None
+                                      and value > self.diverge_factor * self._best)
+        if self._best is None or value < self._best:
+            self._best = value
+        if diverged or k + 1 >= self.num_steps:
+            self.model.stop_training = True
+        else:
+            self.model.optimizer.learning_rate = self._rate(k + 1)
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self._backup)
+        self.model.optimizer.learning_rate = self._rate_backup
+
+    def suggestion(self, skip_start=10, skip_end=5):
+        lrs = self.lrs[skip_start:len(self.lrs) - skip_end]
+        losses = self.losses[skip_start:len(self.losses) - skip_end]
+        if len(lrs) < 3:
+            raise ValueError("too few points for a slope")
+        x = [math.log10(v) for v in lrs]
+        slopes = []
+        for i in range(len(x)):
+            lo, hi = max(i - 1, 0), min(i + 1, len(x) - 1)
+            slopes.append((losses[hi] - losses[lo]) / (x[hi] - x[lo]))
+        return lrs[min(range(len(slopes)), key=slopes.__getitem__)]
+'''
+
+
+def test_another_correct_implementation_scores_full_marks(tmp_path):
+    entry = grade(write_variant(tmp_path, STEM, text=ANOTHER_CORRECT), STEM)
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed and entry["score"] == pytest.approx(10.0)
