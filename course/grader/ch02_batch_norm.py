@@ -453,9 +453,10 @@ def build_model(impl, inputs):
 
 
 def fit_extra(model) -> dict:
+    """The BatchNormalization layer's four weights after training, read by name."""
     layer = model.layers[1]
-    return {"moving_mean after fit": np.asarray(layer.moving_mean),
-            "moving_variance after fit": np.asarray(layer.moving_variance)}
+    return {f"{name} after fit": np.asarray(getattr(layer, name))
+            for name in ("gamma", "beta", "moving_mean", "moving_variance")}
 
 
 # --------------------------------------------------------------------------------------------

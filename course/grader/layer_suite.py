@@ -113,26 +113,30 @@ def run_config(cls_name: str, keys: tuple[str, ...], normalizers: dict[str, Norm
     return run
 
 
-def fit_outputs(model, history, probe) -> dict:
-    """What a ``model.fit`` check compares: losses, trainable weights and inference predictions."""
+def fit_outputs(model, history, probe, tested: type | None = None) -> dict:
+    """What a ``model.fit`` check compares: losses, inference predictions and the trainable
+    weights of the model's OTHER layers (those of the ``tested`` class are left to the chapter,
+    which reads them by name: the order a student creates weights in is theirs to choose)."""
+    others = [w for layer in model.layers if not (tested and isinstance(layer, tested))
+              for w in layer.trainable_weights]
     return {"loss_per_epoch": np.asarray(history.history["loss"], dtype=np.float64),
-            "trainable_weights": np.concatenate([np.ravel(np.asarray(w))
-                                                 for w in model.trainable_weights]),
+            "other layers' trainable weights": np.concatenate(
+                [np.ravel(np.asarray(w)) for w in others]) if others else np.zeros(0),
             "predictions": np.asarray(model.predict(probe, verbose=0), dtype=np.float64)}
 
 
-def run_fit(build: Callable[[Any, dict], Any], *, epochs: int = 3, batch_size: int = 16,
-            extra: Callable[[Any], dict] | None = None):
+def run_fit(cls_name: str, build: Callable[[Any, dict], Any], *, epochs: int = 3,
+            batch_size: int = 16, extra: Callable[[Any], dict] | None = None):
     """``build(impl, inputs)`` returns a compiled model holding the layer; fit it and report.
 
-    ``extra(model)`` adds layer-specific outputs (e.g. BatchNormalization's moving statistics).
+    ``extra(model)`` adds layer-specific outputs (e.g. BatchNormalization's weights by name).
     """
 
     def run(impl, inputs, ctx):
         model = build(impl, inputs)
         history = model.fit(inputs["x"], inputs["y"], batch_size=batch_size, epochs=epochs,
                             shuffle=False, verbose=0)
-        out = fit_outputs(model, history, inputs["probe"])
+        out = fit_outputs(model, history, inputs["probe"], getattr(impl, cls_name))
         if extra:
             out.update(extra(model))
         return out
@@ -246,7 +250,7 @@ def layer_checks(prefix: str, cls_name: str, *, defaults: tuple[str, ...],
     ]
     if fit:
         build, draw = fit
-        checks.append(Check(f"{prefix}.fit", run_fit(build, extra=fit_extra), inputs=draw,
+        checks.append(Check(f"{prefix}.fit", run_fit(cls_name, build, extra=fit_extra), inputs=draw,
                             description="inside a model trained with model.fit",
                             rtol=fit_rtol, atol=fit_atol, weight=weights.get("fit", 1.0)))
     if save_load:

@@ -1,0 +1,201 @@
+"""Chapter 2 through the grader, both ways: the solution scores 10/10 (through the CLI) and the
+stub 0/10, every known mistake of SPEC.md loses points with its hint, a differently written
+correct implementation scores 10/10, subclassing keras.layers.BatchNormalization scores 0; and the
+NumPy model that names the mistakes (gradients included) agrees with Keras's layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from graderlib import ROOT, by_check, grade, grade_cli_json, write_variant
+
+STEM = "ch02_batch_norm"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A submission made from the solution by text replacements, and what grading must say."""
+
+    name: str
+    replacements: tuple[tuple[str, str], ...]
+    checks: tuple[str, ...]  # the checks that must fail
+    hint: str  # words the hint of each failing check must contain
+
+
+VARIANCE = ("            variance = ops.mean(ops.square(x - ops.reshape(mean, self._broadcast)), "
+            "axis=self._reduce)\n")
+UPDATE = ("            self.moving_mean.assign(\n"
+          "                self.moving_mean * m + ops.cast(mean, self.moving_mean.dtype) * (1.0 - m))\n"
+          "            self.moving_variance.assign(\n"
+          "                self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m))\n")
+BRANCH = "        if training and self.trainable:\n"
+
+# SPEC.md's known mistakes for chapter 2 (and three more), each as a small edit of the solution.
+VARIANTS = (
+    Variant("unbiased batch variance",
+            ((VARIANCE, VARIANCE + "            n = 1\n"
+                                   "            for d in self._reduce:\n"
+                                   "                n *= x.shape[d]\n"
+                                   "            variance = variance * n / (n - 1)\n"),),
+            ("bn.training_output", "bn.gradients"), "N - 1"),
+    Variant("momentum applied to the new value instead of the old",
+            ((UPDATE, UPDATE.replace("* m +", "* (1.0 - m) +").replace("* (1.0 - m))\n", "* m)\n")),),
+            ("bn.moving_statistics",), "OLD"),
+    Variant("epsilon outside the square root",
+            (("inv = ops.rsqrt(variance + self.epsilon)",
+              "inv = 1.0 / (ops.sqrt(variance) + self.epsilon)"),),
+            ("bn.training_output", "bn.inference_output"), "INSIDE"),
+    Variant("batch statistics at inference",
+            ((BRANCH, "        if self.trainable:\n"),),
+            ("bn.inference_output",), "moving_mean and moving_variance"),
+    Variant("moving statistics never updated",
+            ((UPDATE, ""),),
+            ("bn.moving_statistics", "bn.training_output"), ".assign"),
+    Variant("trainable=False ignored",
+            ((BRANCH, "        if training:\n"),),
+            ("bn.trainable_false",), "frozen"),
+    Variant("no gradient through the batch statistics",
+            (("            mean = ops.mean(x, axis=self._reduce)\n",
+              "            mean = ops.stop_gradient(ops.mean(x, axis=self._reduce))\n"),
+             (VARIANCE, VARIANCE + "            variance = ops.stop_gradient(variance)\n")),
+            ("bn.gradients",), "gradient flow"),
+    Variant("float16 statistics under mixed precision",
+            (('        x = ops.cast(x, keras.backend.result_type(x.dtype, "float32"))',
+              "        x = ops.cast(x, self.compute_dtype)"),),
+            ("bn.mixed_float16",), "float32"),
+    Variant("center/scale ignored",
+            (("        if self.scale:\n            self.gamma", "        if True:\n            self.gamma"),
+             ("        if self.center:\n            self.beta", "        if True:\n            self.beta")),
+            ("bn.center_scale",), "only when its flag is on"),
+)
+
+
+def test_cli_grades_the_solution_with_full_marks(tmp_path):
+    report = grade_cli_json(ROOT / "solutions", tmp_path, "--chapter", "2")
+    (exercise,) = report["exercises"]
+    failed = {c["name"]: c["feedback"] for c in exercise["checks"] if not c["passed"]}
+    assert not failed
+    assert exercise["score"] == pytest.approx(10.0) and exercise["status"] == "graded"
+    assert len(exercise["checks"]) >= 12
+
+
+def test_generated_stub_scores_zero_everywhere():
+    entry = grade(ROOT / "exercises" / f"{STEM}.py", STEM)
+    assert entry["score"] == 0.0
+    assert all("not implemented" in c["feedback"] for c in entry["checks"]), entry["checks"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
+def test_known_mistake_loses_points_with_its_hint(variant, tmp_path):
+    path = write_variant(tmp_path, STEM, variant.replacements)
+    entry = grade(path, STEM, checks=variant.checks)
+    checks = by_check(entry)
+    for name in variant.checks:
+        assert not checks[name]["passed"], f"{name} passed for '{variant.name}'"
+        assert checks[name]["hint"] and variant.hint in checks[name]["hint"], checks[name]
+    assert entry["score"] < entry["max_score"]
+
+
+# A correct layer written differently: raw TensorFlow, tf.nn.moments, the textbook form
+# gamma * (x - mu) / sqrt(var + eps) + beta, the moving averages written as
+# moving -= (1 - momentum) * (moving - batch), and the weights created in another order.
+ALTERNATIVE = '''
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="alt")
+class BatchNormalization(keras.layers.Layer):
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.axis, self.momentum, self.epsilon = axis, momentum, epsilon
+        self.center, self.scale = center, scale
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        self.channel = self.axis % rank
+        n = input_shape[self.channel]
+        self.moving_variance = self.add_weight(shape=(n,), initializer="ones", trainable=False,
+                                               autocast=False, name="moving_variance")
+        self.moving_mean = self.add_weight(shape=(n,), initializer="zeros", trainable=False,
+                                           autocast=False, name="moving_mean")
+        if self.center:
+            self.beta = self.add_weight(shape=(n,), initializer="zeros", autocast=False, name="beta")
+        if self.scale:
+            self.gamma = self.add_weight(shape=(n,), initializer="ones", autocast=False, name="gamma")
+
+    def call(self, x, training=False):
+        x = tf.cast(x, tf.float32)
+        rank = len(x.shape)
+        axes = [d for d in range(rank) if d != self.channel]
+        shape = [-1 if d == self.channel else 1 for d in range(rank)]
+        if training and self.trainable:
+            mu, var = tf.nn.moments(x, axes=axes)
+            self.moving_mean.assign_sub((1.0 - self.momentum) * (self.moving_mean - mu))
+            self.moving_variance.assign_sub((1.0 - self.momentum) * (self.moving_variance - var))
+        else:
+            mu, var = tf.convert_to_tensor(self.moving_mean), tf.convert_to_tensor(self.moving_variance)
+        y = (x - tf.reshape(mu, shape)) / tf.sqrt(tf.reshape(var, shape) + self.epsilon)
+        if self.scale:
+            y = y * tf.reshape(self.gamma, shape)
+        if self.center:
+            y = y + tf.reshape(self.beta, shape)
+        return tf.cast(y, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+'''
+
+
+def test_differently_written_correct_implementation_scores_full_marks(tmp_path):
+    path = write_variant(tmp_path, STEM, text=ALTERNATIVE)
+    entry = grade(path, STEM)
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed and entry["score"] == pytest.approx(10.0)
+
+
+def test_subclassing_keras_batch_normalization_scores_zero_with_a_message(tmp_path):
+    text = "import keras\n\nclass BatchNormalization(keras.layers.BatchNormalization):\n    pass\n"
+    entry = grade(write_variant(tmp_path, STEM, text=text), STEM, checks=["bn.training_output"])
+    assert entry["score"] == 0.0
+    assert "built-in" in entry["message"], entry
+
+
+def test_numpy_model_matches_keras_so_hints_are_trustworthy():
+    """The float64 model (closed-form gradients included) must agree with Keras's layer, and each
+    modelled mistake must lie far (here 20 times the tolerance) from it."""
+    from course.grader import ch02_batch_norm as g
+    from course.grader.compare import differences
+
+    ns = g.reference()
+    models = {"bn.training_output": g._training_model, "bn.inference_output": g._inference_model,
+              "bn.moving_statistics": g._moving_model, "bn.gradients": g._gradient_model,
+              "bn.axes": g._axes_model, "bn.center_scale": g._flags_model,
+              "bn.trainable_false": g._frozen_model}
+    for seed in (1, 2):
+        for name, model in models.items():
+            check = g.EXERCISE.check(name)
+            inputs = check.make_inputs(seed)
+            ref = check.run(ns, inputs, SimpleNamespace())
+            assert not differences(model(None)(inputs), ref, check.rtol, check.atol), name
+            for mistake in check.mistakes:
+                assert differences(mistake.outputs(inputs), ref, 20 * check.rtol, 20 * check.atol), (
+                    name, mistake.name)
+
+
+def test_layer_rejects_bad_shapes_with_clear_errors():
+    from solutions.ch02_batch_norm import BatchNormalization
+
+    with pytest.raises(ValueError, match="out of range"):
+        BatchNormalization(axis=3).build((None, 4))
+    with pytest.raises(ValueError, match="known size"):
+        BatchNormalization().build((None, None))
+    layer = BatchNormalization()
+    y = layer(np.ones((4, 3), np.float32) * 5.0, training=True)
+    assert np.allclose(np.asarray(y), 0.0)  # a constant batch normalizes to beta = 0, no NaN
