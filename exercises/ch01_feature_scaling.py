@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch01_feature_scaling.py by `course release`: fill in the parts
+# This file is generated from solutions/ch01_feature_scaling.py by `course release`: fill in the 10 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 1 — feature scaling: standardization and min-max scaling as Keras layers.
 
