@@ -109,7 +109,10 @@ _HARNESS_BUILTINS = {"LossScaleOptimizer"}
 
 
 def watch_builtins(exercise) -> list[str]:
-    """Record every construction of a forbidden Keras built-in from now on (wrapping, calling)."""
+    """Record every use of a forbidden Keras built-in from now on: constructing one (wrapping),
+    or calling one of its own methods (a class of the student's that borrows
+    ``Adam.update_step``). Installed before the student's file is imported, so that a method
+    taken from the class at import time is the recording one."""
     import keras
 
     used: list[str] = []
@@ -120,12 +123,16 @@ def watch_builtins(exercise) -> list[str]:
             cls = getattr(module, name, None)
             if not inspect.isclass(cls):
                 continue
+            for attr, function in list(vars(cls).items()):
+                if not inspect.isfunction(function) or (attr.startswith("__") and attr != "__init__"):
+                    continue
 
-            def init(self, *args, _original=cls.__init__, _name=name, **kwargs):
-                used.append(_name)
-                return _original(self, *args, **kwargs)
+                def record(*args, _original=function, _name=name if attr == "__init__"
+                           else f"{name}.{attr}", **kwargs):
+                    used.append(_name)
+                    return _original(*args, **kwargs)
 
-            cls.__init__ = init
+                setattr(cls, attr, record)
     return used
 
 
@@ -146,6 +153,7 @@ def main(argv: list[str]) -> int:
                  versions={"tensorflow": tf.__version__, "keras": keras.__version__})
 
     source = job.get("source")
+    used_builtins = watch_builtins(exercise) if source else []
     try:
         if source:
             impl = load_student(source, job["stem"])
@@ -158,14 +166,16 @@ def main(argv: list[str]) -> int:
     if source:
         missing = [n for n in exercise.exports if not hasattr(impl, n)]
         delegation = find_delegation(impl, exercise)
+        if used_builtins and not delegation:
+            delegation = (f"your file used the Keras built-in {used_builtins[0]} when it was "
+                          "imported: an exercise may not subclass, wrap or call the built-in it is "
+                          "checked against")
         if delegation:
             channel.send(event="delegation", message=delegation)
             return 0
         channel.send(event="imported", missing=missing)
-        used_builtins = watch_builtins(exercise)
     else:
         channel.send(event="imported", missing=[])
-        used_builtins = []
 
     seed = int(job["seed"])
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
@@ -192,7 +202,7 @@ def main(argv: list[str]) -> int:
                 keras.config.set_dtype_policy("float32")
             if used_builtins:
                 channel.send(event="delegation", message=(
-                    f"your code created the Keras built-in {used_builtins[0]} during check {name}: "
+                    f"your code used the Keras built-in {used_builtins[0]} during check {name}: "
                     "an exercise may not subclass, wrap or call the built-in it is checked against"))
                 return 0
             channel.send_bytes(data)
