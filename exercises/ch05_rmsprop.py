@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch05_rmsprop.py by `course release`: fill in the parts
+# This file is generated from solutions/ch05_rmsprop.py by `course release`: fill in the 4 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 5 — RMSprop: a step size for every parameter, from its own squared gradients.
 
@@ -71,7 +71,8 @@ class RMSprop(keras.optimizers.Optimizer):
         """One RMSprop step for one variable, with the formulas of the class docstring."""
         # TODO: cast lr and g to the variable's dtype; find this variable's slots with
         # self._get_variable_index(variable); write state only with self.assign / assign_sub
-        # (they also handle an Embedding's sparse gradients).
+        # (they also handle an Embedding's sparse gradients). An Embedding's gradient is a
+        # tf.IndexedSlices: combine it with ops.add / ops.multiply / ops.divide, not + * /.
         raise NotImplementedError("ch05_rmsprop.py: your code here")
 
     def get_config(self):

@@ -86,27 +86,33 @@ class RMSprop(keras.optimizers.Optimizer):
         """One RMSprop step for one variable, with the formulas of the class docstring."""
         # TODO: cast lr and g to the variable's dtype; find this variable's slots with
         # self._get_variable_index(variable); write state only with self.assign / assign_sub
-        # (they also handle an Embedding's sparse gradients).
+        # (they also handle an Embedding's sparse gradients). An Embedding's gradient is a
+        # tf.IndexedSlices: combine it with ops.add / ops.multiply / ops.divide, not + * /.
         # BEGIN SOLUTION
         lr = ops.cast(learning_rate, variable.dtype)
         g = ops.cast(gradient, variable.dtype)
-        rho = ops.cast(self.rho, variable.dtype)
+        # rho and 1 - rho stay Python floats (rounded once, to the variable's dtype, when they
+        # meet a tensor), as in Keras: casting rho first would make 1 - rho a float32
+        # subtraction, which differs in the last bits and drifts apart over long training runs
+        rho = self.rho
         i = self._get_variable_index(variable)
 
+        # wherever g appears, keras.ops functions rather than * and +: an Embedding's gradient
+        # arrives as a tf.IndexedSlices, which they accept and Python's operators do not
         v = self._velocities[i]
-        self.assign(v, rho * v + (1 - rho) * ops.square(g))
+        self.assign(v, ops.add(rho * v, ops.multiply(1 - rho, ops.square(g))))
         den = v
         if self.centered:
             a = self._average_gradients[i]
-            self.assign(a, rho * a + (1 - rho) * g)
+            self.assign(a, ops.add(rho * a, ops.multiply(1 - rho, g)))
             den = v - ops.square(a)
         # epsilon goes under the root: Keras's placement, not the textbook's sqrt(v) + epsilon
-        increment = lr * g / ops.sqrt(den + self.epsilon)
+        increment = ops.divide(ops.multiply(lr, g), ops.sqrt(den + self.epsilon))
         if self.momentum > 0:
             mom = self._momentums[i]
             # the momentum accumulates whole increments, so the rate and the 1/sqrt(den)
             # scaling in force at each step stay baked into what was accumulated then
-            self.assign(mom, self.momentum * mom + increment)
+            self.assign(mom, ops.add(self.momentum * mom, increment))
             self.assign_sub(variable, mom)
         else:
             self.assign_sub(variable, increment)
