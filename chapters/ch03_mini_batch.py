@@ -503,50 +503,53 @@ ch.claim("Doubling the batch size has a similar effect to halving the learning r
 # The rule is an approximation for small steps, and it ends where a single step becomes too
 # large. In the full run the largest batch, 1024 (one full batch and a partial one per epoch) at
 # a scaled rate of 3.2, shows where: its first steps overshoot, the loss climbs for several
-# epochs before it comes down, and it ends far above the others. Goyal et al. add a few epochs of warmup for that reason, and report that the rule holds up
-# to batches of a few thousand images on ImageNet; beyond that, larger batches also lose some of
+# epochs before it comes down, and it ends far above the others. Goyal et al. add a few
+# epochs of warmup for that reason, and report that the rule holds up to batches of a few
+# thousand images on ImageNet; beyond that, larger batches also lose some of
 # the regularising noise of small ones.
 #
 # ### 3c. Gradient accumulation is a larger batch
 #
-# When a batch of 64 does not fit in memory, take four batches of 16, add up their gradients,
-# and update once with the average. Keras optimizers do this with
+# One of the documents' examples: when a batch of 128 does not fit in memory, run four batches of
+# 32, add up their gradients, and update once with the average. Keras optimizers do this with
 # `gradient_accumulation_steps=4`: the first three steps only accumulate, the fourth applies the
-# mean of the four gradients and clears the sum. Because each batch's loss is already a mean,
-# the mean of four equal-sized batch gradients *is* the gradient of the 64 examples together, so
-# the weights should follow the batch-64 run exactly. Here the chapter's `SGD` (which inherits the
-# option from the base class) and `mini_batches` feed `model.fit`; the data set is cut to a
-# multiple of 64 so that every group of four batches is complete.
+# mean of the four gradients and clears the sum. Because each batch's loss is already a mean, the
+# mean of four equal-sized batch gradients *is* the gradient of the 128 examples together, so the
+# weights should follow the batch-128 run exactly, while only 32 examples are ever in memory at
+# once. Here the chapter's `SGD` (which inherits the option from the base class) and
+# `mini_batches` feed `model.fit`; the data set is cut to a multiple of 128 so that every group of
+# four batches is complete.
 
 # %%
-usable_n = (N // 64) * 64
+SMALL, ACCUMULATE = 32, 4
+LARGE = SMALL * ACCUMULATE
+usable_n = (N // LARGE) * LARGE
 acc_x, acc_y = DATA["x"][:usable_n], DATA["y"][:usable_n]
 ACC_EPOCHS = 2
+ACCUMULATED, SINGLE, LARGE_RUN = (f"m = {SMALL}, accumulate {ACCUMULATE}", f"m = {SMALL}",
+                                  f"m = {LARGE}")
 runs = {}
-for label, batch_size, accumulate in (("m = 16, accumulate 4", 16, 4), ("m = 64", 64, None),
-                                      ("m = 16, no accumulation", 16, None)):
+for label, batch_size, accumulate in ((ACCUMULATED, SMALL, ACCUMULATE), (LARGE_RUN, LARGE, None),
+                                      (SINGLE, SMALL, None)):
     model = make_model()
-    model.compile(optimizer=SGD(learning_rate=0.1, gradient_accumulation_steps=accumulate),
+    model.compile(optimizer=SGD(learning_rate=0.2, gradient_accumulation_steps=accumulate),
                   loss=make_loss())
     # shuffle=False: with a dataset, the order is the pipeline's business, not fit's
-    history = model.fit(mini_batches(acc_x, acc_y, batch_size, shuffle=False), epochs=ACC_EPOCHS,
-                        shuffle=False, verbose=0)
-    runs[label] = (model, history.history["loss"][-1])
-reference_weights = runs["m = 64"][0].get_weights()
-rows = []
-for label, (model, last_loss) in runs.items():
-    rows.append({"run": label, "updates applied": int(model.optimizer.iterations.numpy()),
-                 "max |w - w(m = 64)|": f"{max_gap(model.get_weights(), reference_weights):.1e}",
-                 "loss (last epoch)": f"{last_loss:.4f}"})
-mp.print_table(rows, title=f"{ACC_EPOCHS} epochs of model.fit on {usable_n} examples, lr 0.1")
-accumulated_gap = max_gap(runs["m = 16, accumulate 4"][0].get_weights(), reference_weights)
-ch.claim("Gradient accumulation (4 x 32) keeps the memory of batch 32 while the optimization "
-         "matches batch 128",
-         f"here 4 x 16 against 64: after {ACC_EPOCHS} epochs the weights differ by at most "
-         f"{accumulated_gap:.1e} (float32 rounding), against "
-         f"{max_gap(runs['m = 16, no accumulation'][0].get_weights(), reference_weights):.1e} "
-         "without accumulation",
-         bool(accumulated_gap < 1e-5))
+    model.fit(mini_batches(acc_x, acc_y, batch_size, shuffle=False), epochs=ACC_EPOCHS,
+              shuffle=False, verbose=0)
+    runs[label] = model
+reference_weights = runs[LARGE_RUN].get_weights()
+gaps = {label: max_gap(model.get_weights(), reference_weights) for label, model in runs.items()}
+mp.print_table([{"run": label, "updates applied": int(model.optimizer.iterations.numpy()),
+                 f"max |w - w(m = {LARGE})|": f"{gaps[label]:.1e}"}
+                for label, model in runs.items()],
+               title=f"{ACC_EPOCHS} epochs of model.fit on {usable_n} examples, lr 0.2")
+ch.claim(f"Accumulating gradients over {ACCUMULATE} batches of {SMALL} gives the optimization "
+         f"of batch {LARGE}",
+         f"after {ACC_EPOCHS} epochs the weights differ from the batch-{LARGE} run by at most "
+         f"{gaps[ACCUMULATED]:.1e} (float32 rounding), against {gaps[SINGLE]:.1e} for batches of "
+         f"{SMALL} without accumulation",
+         bool(gaps[ACCUMULATED] < 1e-5))
 
 # %% [markdown]
 # ## 4. Mixed precision
