@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch07_lr_decay.py by `course release`: fill in the parts
+# This file is generated from solutions/ch07_lr_decay.py by `course release`: fill in the 22 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 7 — learning-rate schedules, warmup, one-cycle and the LR range test.
 
@@ -142,7 +142,7 @@ class WarmupCosineDecay(Schedule):
         raise NotImplementedError("ch07_lr_decay.py: your code here")
 
     def __call__(self, step):
-        """The formulas of the class docstring, both branches computed, one picked by ``ops.where``."""
+        """The class docstring's formulas: both branches computed, one picked by ``ops.where``."""
         # TODO: no Python `if` on the step (see the module docstring): compute the warmup and the
         # cosine value and choose with ops.where(s < W, warmup, cosine).
         raise NotImplementedError("ch07_lr_decay.py: your code here")
@@ -178,7 +178,7 @@ class OneCycle(Schedule):
         raise NotImplementedError("ch07_lr_decay.py: your code here")
 
     def __call__(self, step):
-        """The formulas of the class docstring, both phases computed, one picked by ``ops.where``."""
+        """The class docstring's formulas: both phases computed, one picked by ``ops.where``."""
         raise NotImplementedError("ch07_lr_decay.py: your code here")
 
     def get_config(self):
@@ -199,8 +199,8 @@ class LRFinder(keras.callbacks.Callback):
     smooth_k  = avg_k / (1 - beta ** (k + 1))         (debiased, like Adam's moments)
 
     After batch k it appends ``lr_k`` to ``lrs`` and ``smooth_k`` to ``losses``, then sets
-    ``model.stop_training`` when ``smooth_k`` is NaN (or infinite) or above ``diverge_factor`` times the best
-    (lowest) smoothed loss before it, or when k + 1 reaches ``num_steps``.
+    ``model.stop_training`` when ``smooth_k`` is NaN (or infinite) or above ``diverge_factor``
+    times the best (lowest) smoothed loss before it, or when k + 1 reaches ``num_steps``.
 
     Keras 3 quirk: ``logs["loss"]`` at the end of batch n of an epoch (n counts from 0 in each
     epoch; it is the ``batch`` argument) is the MEAN loss of batches 0..n of that epoch, not
@@ -215,7 +215,7 @@ class LRFinder(keras.callbacks.Callback):
         raise NotImplementedError("ch07_lr_decay.py: your code here")
 
     def rate_at(self, k):
-        """The rate of batch ``k`` of the test: ``start_lr * (end_lr/start_lr) ** (k/(num_steps-1))``."""
+        """The rate of batch k: ``start_lr * (end_lr / start_lr) ** (k / (num_steps - 1))``."""
         raise NotImplementedError("ch07_lr_decay.py: your code here")
 
     def on_train_begin(self, logs=None):

@@ -152,7 +152,8 @@ class ExponentialDecay(Schedule):
         """``lr0 * decay_rate ** (s / decay_steps)`` as a float32 scalar."""
         # BEGIN SOLUTION
         exponent = _step(step) / self.decay_steps
-        return self.initial_learning_rate * ops.power(ops.cast(self.decay_rate, "float32"), exponent)
+        rate = ops.cast(self.decay_rate, "float32")
+        return self.initial_learning_rate * ops.power(rate, exponent)
         # END SOLUTION
 
     def get_config(self):
@@ -199,7 +200,7 @@ class WarmupCosineDecay(Schedule):
         # END SOLUTION
 
     def __call__(self, step):
-        """The formulas of the class docstring, both branches computed, one picked by ``ops.where``."""
+        """The class docstring's formulas: both branches computed, one picked by ``ops.where``."""
         # TODO: no Python `if` on the step (see the module docstring): compute the warmup and the
         # cosine value and choose with ops.where(s < W, warmup, cosine).
         # BEGIN SOLUTION
@@ -257,15 +258,16 @@ class OneCycle(Schedule):
         if not 0 < pct_start < 1:
             raise ValueError(f"pct_start must be in (0, 1), got {pct_start!r}")
         if pct_start * total_steps <= 1:
-            raise ValueError(f"phase 1 is empty: pct_start * total_steps = {pct_start * total_steps} "
-                             "must be > 1 (raise total_steps or pct_start)")
+            raise ValueError(f"phase 1 is empty: pct_start * total_steps = "
+                             f"{pct_start * total_steps} must be > 1 (raise total_steps or "
+                             "pct_start)")
         self.pct_start = pct_start
         self.div_factor = _positive("div_factor", div_factor)
         self.final_div_factor = _positive("final_div_factor", final_div_factor)
         # END SOLUTION
 
     def __call__(self, step):
-        """The formulas of the class docstring, both phases computed, one picked by ``ops.where``."""
+        """The class docstring's formulas: both phases computed, one picked by ``ops.where``."""
         # BEGIN SOLUTION
         peak = float(self.max_learning_rate)
         initial = peak / self.div_factor
@@ -308,8 +310,8 @@ class LRFinder(keras.callbacks.Callback):
     smooth_k  = avg_k / (1 - beta ** (k + 1))         (debiased, like Adam's moments)
 
     After batch k it appends ``lr_k`` to ``lrs`` and ``smooth_k`` to ``losses``, then sets
-    ``model.stop_training`` when ``smooth_k`` is NaN (or infinite) or above ``diverge_factor`` times the best
-    (lowest) smoothed loss before it, or when k + 1 reaches ``num_steps``.
+    ``model.stop_training`` when ``smooth_k`` is NaN (or infinite) or above ``diverge_factor``
+    times the best (lowest) smoothed loss before it, or when k + 1 reaches ``num_steps``.
 
     Keras 3 quirk: ``logs["loss"]`` at the end of batch n of an epoch (n counts from 0 in each
     epoch; it is the ``batch`` argument) is the MEAN loss of batches 0..n of that epoch, not
@@ -339,7 +341,7 @@ class LRFinder(keras.callbacks.Callback):
         # END SOLUTION
 
     def rate_at(self, k):
-        """The rate of batch ``k`` of the test: ``start_lr * (end_lr/start_lr) ** (k/(num_steps-1))``."""
+        """The rate of batch k: ``start_lr * (end_lr / start_lr) ** (k / (num_steps - 1))``."""
         # BEGIN SOLUTION
         return self.start_lr * (self.end_lr / self.start_lr) ** (k / (self.num_steps - 1))
         # END SOLUTION

@@ -455,3 +455,12 @@ def test_another_correct_implementation_scores_full_marks(tmp_path):
     entry = grade(write_variant(tmp_path, STEM, text=ANOTHER_CORRECT), STEM)
     failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
     assert not failed and entry["score"] == pytest.approx(10.0)
+
+
+def test_quick_chapter_run_writes_its_plots(tmp_path):
+    result = run_cli("run", "7", "--quick", "--out", str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pngs = {p.name for p in tmp_path.glob("*.png")}
+    assert {"schedules.png", "warmup.png", "schedule_vs_constant.png", "lr_range_test.png",
+            "linear_scaling.png", "plateau_vs_schedule.png"} <= pngs, pngs
+    assert "Claim:" in result.stdout
