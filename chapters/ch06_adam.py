@@ -150,8 +150,8 @@ COMPONENT_IS_OURS = Adam is not BUILT_IN["Adam"]
 # averages, both starting at zero:
 #
 # ```
-# m = beta_1 * m + (1 - beta_1) * g        first moment: the momentum of chapter 4 (beta_1 = 0.9)
-# v = beta_2 * v + (1 - beta_2) * g^2      second moment: the RMSProp average of chapter 5 (beta_2 = 0.999)
+# m = beta_1 * m + (1 - beta_1) * g        first moment, chapter 4's momentum (beta_1 = 0.9)
+# v = beta_2 * v + (1 - beta_2) * g^2      second moment, chapter 5's average (beta_2 = 0.999)
 # ```
 #
 # `m` says which way the gradient has been pointing lately; `sqrt(v)` says how large it has
@@ -296,9 +296,9 @@ ch.savefig(fig, "bias_and_epsilon")
 #
 # The same settings, the same start, the same gradients: the paths of this chapter's optimizers
 # and of the Keras references should agree up to float32 rounding, which over fifty steps on
-# coordinates of size up to 5 adds up to some 1e-5. The settings are chosen so that each known mistake would
-# show far above that: a large epsilon exposes where it is added, and a large decay or penalty
-# makes the variants differ from plain Adam by whole units.
+# coordinates of size up to 5 adds up to some 1e-5. The settings are chosen so that mistakes
+# show far above that: a large epsilon exposes where it is added, and a large decay sends AdamW
+# somewhere else than plain Adam.
 
 # %%
 COMPARE_STEPS = 25 if QUICK else 50  # each eager optimizer step costs a few milliseconds
@@ -327,6 +327,15 @@ show_table(f"{COMPARE_STEPS} steps on the bowl 0.1*x1^2 + 2*x2^2 from (-5, -2): 
            ["optimizer", "ours from", "max |difference|", "where ours ends"], rows)
 if not COMPONENT_IS_OURS:
     print("note: these rows compare Keras with itself, since no component is implemented yet")
+
+# %% [markdown]
+# Look at where AdamL2 ends: exactly where Adam does, penalty or not. On this bowl each
+# coordinate's gradient is already a constant times the coordinate (`0.2*x1` and `4*x2`), so
+# adding `l2*w` only multiplies each coordinate's gradient by a constant, and Adam, which divides
+# every coordinate by its own typical gradient size, cancels any such constant. The L2 penalty
+# has no effect at all. This is the extreme case of the weakness measured in section 3c. It also
+# means the bowl cannot tell a correct AdamL2 from one that ignores `l2`, so AdamL2 is checked on
+# a network below.
 
 # %% [markdown]
 # ## 3. Experiments
@@ -494,14 +503,16 @@ def train(optimizer, data: dict, epochs: int, hidden: int = 64, batch_size: int 
 
 # %% [markdown]
 # Before the curves, one more side-by-side check, now on a whole network: train it for an epoch
-# with our Adam and AdamW (only Adam in a quick run) and with Keras's, and compare every weight.
+# with our Adam, AdamL2 and AdamW (AdamW not in a quick run) and with the references, and
+# compare every weight.
 
 # %%
 network_pairs = [("Adam", Adam(1e-3), keras.optimizers.Adam(1e-3)),
-                 ("AdamW", AdamW(1e-3, weight_decay=0.05),
+                 ("AdamL2, l2 = 0.01", AdamL2(1e-3, l2=0.01), KerasAdamL2(1e-3, l2=0.01)),
+                 ("AdamW, decay 0.05", AdamW(1e-3, weight_decay=0.05),
                   keras.optimizers.AdamW(1e-3, weight_decay=0.05))]
 rows = []
-for label, ours, reference in network_pairs[:1] if QUICK else network_pairs:
+for label, ours, reference in network_pairs[:2] if QUICK else network_pairs:
     a = train(ours, DATA, epochs=1)["model"].get_weights()
     b = train(reference, DATA, epochs=1)["model"].get_weights()
     gap = max(max_gap(p, q) for p, q in zip(a, b))
@@ -569,7 +580,7 @@ show_table("After the last epoch", ["optimizer", "training loss", "validation lo
 if QUICK:
     GRID_RATES, GRID_DECAYS, GRID_EPOCHS = [1e-3, 1e-2], [1e-2, 1.0], 3
 else:
-    GRID_RATES, GRID_DECAYS, GRID_EPOCHS = [3e-4, 1e-3, 3e-3, 1e-2], [0.0, 1e-3, 1e-2, 1e-1, 1.0], 20
+    GRID_RATES, GRID_DECAYS, GRID_EPOCHS = [3e-4, 1e-3, 3e-3, 1e-2], [0.0, 1e-3, 1e-2, 0.1, 1.0], 20
 GRID_HIDDEN = 128
 started = time.perf_counter()
 grid = {}
@@ -635,12 +646,13 @@ ch.claim("AdamW generalizes better than Adam with an L2 penalty",
 # %% [markdown]
 # Read the grid by columns: along a column the learning rate is fixed and only the decay
 # changes. For Adam + L2 the useful band of `l2` is narrow (in the full run, 0.001 is the only
-# value that helps at every rate); at 0.1 the penalty's gradient, which Adam scales up to a full-sized step like
-# any other, already costs a lot, and at 1 the model learns nothing. AdamW's decay changes the
-# result gently over four orders of magnitude, and its best cells pair a large rate with a large
-# decay, because Keras shrinks the weights by `lr * weight_decay` per step. On a data set
-# this small the best cells of the two are about equally good; the difference that matters in
-# practice is how much searching it takes to find them.
+# value that helps at every rate). At 0.1 the penalty's gradient, which Adam turns into a
+# full-sized step like any other gradient, already costs a lot, and at 1 the model learns
+# nothing. AdamW's decay changes the result gently over four orders of magnitude, and its best
+# cells pair a large rate with a large decay, because Keras shrinks the weights by
+# `lr * weight_decay` per step. On a data set this small the best cells of the two are about
+# equally good; the difference that matters in practice is how much searching it takes to find
+# them.
 #
 # ## 4. Mixed precision
 #

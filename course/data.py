@@ -366,8 +366,8 @@ def load_any(name: str, split: str = "train", as_numpy: bool = True,
         raise
     except Exception as exc:
         if _is_network_error(exc):
-            raise DataUnavailable(_offline_message(
-                name, f"the download failed ({type(exc).__name__}: {str(exc)[:160]})", root)) from exc
+            why = f"the download failed ({type(exc).__name__}: {str(exc)[:160]})"
+            raise DataUnavailable(_offline_message(name, why, root)) from exc
         raise
     return x, y
 
