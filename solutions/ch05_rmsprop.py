@@ -65,7 +65,7 @@ class RMSprop(keras.optimizers.Optimizer):
         # END SOLUTION
 
     def build(self, var_list):
-        """Create the slots: ``v`` for every variable; ``a`` if centered; ``mom`` if momentum > 0."""
+        """Create the slots: ``v`` for each variable; ``a`` if centered; ``mom`` if momentum > 0."""
         # TODO: return early if already built; call super().build(var_list); create the slots
         # with self.add_optimizer_variables(var_list, name). Create only the slots the options
         # need: each one is a full copy of the model's parameters.

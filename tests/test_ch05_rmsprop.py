@@ -52,7 +52,8 @@ VARIANTS = (
     Variant("centered with v - a", (("den = v - ops.square(a)", "den = v - a"),),
             ("rmsprop.centered",), "v - a^2"),
     Variant("rho and 1 - rho swapped",
-            ((V_UPDATE, "self.assign(v, ops.add((1 - rho) * v, ops.multiply(rho, ops.square(g))))"),),
+            ((V_UPDATE,
+              "self.assign(v, ops.add((1 - rho) * v, ops.multiply(rho, ops.square(g))))"),),
             ("rmsprop.single_step", "rmsprop.trajectory"), "weights the OLD"),
     Variant("momentum applied to the gradient",
             ((MOMENTUM, "self.assign(mom, ops.add(self.momentum * mom, g))\n"
@@ -212,8 +213,9 @@ def test_mistake_models_are_separated_and_named(variant):
             check = EXERCISE.check(f"rmsprop.{short}")
             inputs = check.make_inputs(seed)
             correct = simulate(inputs, rmsprop_update)
-            wrong = simulate(inputs, rmsprop_update, variant=None if variant == "shared_slot" else variant,
-                             shared_state=variant == "shared_slot")
+            shared = variant == "shared_slot"
+            wrong = simulate(inputs, rmsprop_update, variant=None if shared else variant,
+                             shared_state=shared)
             gap = _relative_gap(wrong, correct)
             assert gap > 1000 * check.rtol, (variant, short, seed, gap)
             verdict = default_judge(check, wrong, correct, inputs)
@@ -245,6 +247,16 @@ def test_quick_chapter_run_writes_plots_and_claims(tmp_path):
     assert text.count("claim check") == 3
     assert "not what we measured" not in text
     # the component agrees with Keras for every option combination (section 2's table)
-    assert len(re.findall(r"│ (plain|centered|momentum 0\.8|centered \+ momentum 0\.8) .*True", text)) == 4
+    rows = re.findall(r"│ (plain|centered|momentum 0\.8|centered \+ momentum 0\.8) .*True", text)
+    assert len(rows) == 4
     # the mixed-precision section shows the wrapping and float32 slots
     assert "LossScaleOptimizer" in text and "32768" in text
+
+
+def test_chapter_opens_as_a_notebook():
+    jupytext = pytest.importorskip("jupytext")
+    notebook = jupytext.read(ROOT / "chapters" / f"{STEM}.py")
+    kinds = [cell.cell_type for cell in notebook.cells]
+    assert kinds.count("markdown") >= 10 and kinds.count("code") >= 10
+    assert notebook.cells[0].cell_type == "markdown"
+    assert notebook.cells[0].source.startswith("# Chapter 5")
