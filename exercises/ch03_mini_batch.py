@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch03_mini_batch.py by `course release`: fill in the parts
+# This file is generated from solutions/ch03_mini_batch.py by `course release`: fill in the 5 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 3 — mini-batch gradient descent: a batching pipeline and plain SGD.
 
