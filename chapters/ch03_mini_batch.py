@@ -290,7 +290,8 @@ class Trainer:
     def full_loss(self) -> float:
         return float(self.loss(self.y, self.model(self.x, training=False)))
 
-    def curve(self, batch_size: int, learning_rate: float, epochs: int, seed: int = 0) -> np.ndarray:
+    def curve(self, batch_size: int, learning_rate: float, epochs: int,
+              seed: int = 0) -> np.ndarray:
         """Training loss before training and after each epoch (stops early on divergence)."""
         self.reset(learning_rate)
         dataset = mini_batches(DATA["x"], DATA["y"], batch_size, seed=seed)
@@ -458,10 +459,12 @@ import matplotlib  # noqa: E402
 colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(BATCHES)))
 fig, axes = figure(1, 2, width=5.6, height=4.3, sharey=True)
 for ax, curves, title in ((axes[0, 0], fixed, f"the same rate, lr = {BASE_RATE}"),
-                          (axes[0, 1], scaled, f"rate scaled with the batch, lr = {BASE_RATE} * m / {BASE_BATCH}")):
+                          (axes[0, 1], scaled,
+                           f"rate scaled with the batch, lr = {BASE_RATE} * m / {BASE_BATCH}")):
     for colour, (m, curve) in zip(colours, curves.items()):
         rate = BASE_RATE if curves is fixed else BASE_RATE * m / BASE_BATCH
-        ax.plot(np.arange(len(curve)), curve, "o-", ms=3, color=colour, label=f"m = {m}, lr {rate:g}")
+        ax.plot(np.arange(len(curve)), curve, "o-", ms=3, color=colour,
+                label=f"m = {m}, lr {rate:g}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_title(title, fontsize=10)
@@ -474,7 +477,8 @@ ch.savefig(fig, "linear_scaling")
 
 def spread(curves: dict) -> float:
     """How far apart the runs end: the largest final loss over the smallest (1 = identical)."""
-    finals = np.asarray([c[-1] if len(c) == SCALING_EPOCHS + 1 else np.inf for c in curves.values()])
+    finals = np.asarray([c[-1] if len(c) == SCALING_EPOCHS + 1 else np.inf
+                         for c in curves.values()])
     return float(finals.max() / finals.min())
 
 
