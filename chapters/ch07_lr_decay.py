@@ -394,8 +394,10 @@ def train(optimizer, epochs, batch_size=BATCH, callbacks=(), seed=0, per_batch=F
 # %% [markdown]
 # ### 3a. Warmup against early loss spikes
 #
-# Adam at a rate of 0.03 on freshly initialised weights: the first steps are the largest Adam
-# takes (its second-moment estimate is still tiny), and the loss shoots up before it comes down.
+# Adam at a rate of 0.03 on freshly initialised weights. Adam's first steps rest on moment
+# estimates made from a handful of gradients: every weight moves by about the full rate at once,
+# whatever the size of its gradient, while the gradients are still large and inconsistent. The
+# loss shoots up before it comes down.
 # The same peak rate reached by a linear warmup over the first epoch gives the weights time to
 # settle first. Each line is the loss of each batch of the first epochs.
 
@@ -511,16 +513,25 @@ ch.claim("Add a schedule (step decay, cosine annealing) to improve convergence",
 # %% [markdown]
 # ### 3c. The learning-rate range test
 #
-# Train for a hundred batches while the rate grows geometrically from 1e-5 to 10, recording the
+# Train for 150 batches while the rate grows geometrically from 1e-4 to 10, recording the
 # smoothed loss after each batch; stop when the loss has clearly diverged; put the weights back.
 # The curve is flat while the rate is too small to matter, falls steeply where the rate is
 # useful, bottoms out, and climbs once the steps overshoot. `suggestion()` returns the rate where
 # the curve falls fastest (the steepest descent against log10(rate)). Smoothing needs
 # debiasing for the same reason Adam's moments do: the running average starts at zero.
+#
+# One Keras detail shapes the finder: `logs["loss"]` after batch `n` of an epoch is the *mean*
+# of batches `0..n`, not batch `n`'s loss. A finder that smoothed that running mean would be
+# smoothing twice, and late in an epoch would barely see the loss move. The finder recovers each
+# batch's loss as `(n + 1) * mean_n - n * mean_(n-1)`.
+#
+# Read the plot from the left: the rate of the *lowest* loss is not the one to train with. It is
+# already where the steps start to overshoot, and a whole run at that rate does not survive (the
+# right panel trains at the suggestion and at ten times either side of it).
 
 # %%
 RANGE_STEPS = 150  # with fewer steps the smoothing lags further behind in log10(rate)
-SHORT_EPOCHS = 3 if QUICK else 12
+SHORT_EPOCHS = 2 if QUICK else 12
 if LRFinder is not None:
     model = make_model()
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
@@ -595,7 +606,7 @@ ch.claim("The best learning rate is in the steepest-descent region of the range 
 # enough here for the warmup to matter: it earns its keep with batches in the thousands.
 
 # %%
-SCALE_EPOCHS = 4 if QUICK else 20
+SCALE_EPOCHS = 3 if QUICK else 20
 BIG = 8 * BATCH
 big_steps = math.ceil(len(DATA["x"]) / BIG)
 BASE_RATE = 0.02
@@ -649,7 +660,7 @@ ch.claim("Scale the learning rate with the batch size (the linear scaling rule) 
 # already stopped helping before each cut, and by stopping on noise in a small validation set.
 
 # %%
-PLATEAU_EPOCHS = 5 if QUICK else 40
+PLATEAU_EPOCHS = 4 if QUICK else 40
 plateau_steps = PLATEAU_EPOCHS * STEPS_PER_EPOCH
 plateau_runs = {
     "constant 0.1 + ReduceLROnPlateau + EarlyStopping": train(
