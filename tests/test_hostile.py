@@ -89,7 +89,7 @@ def class_run(tmp_path_factory):
     for probe in probes:
         probe.unlink(missing_ok=True)
     result = grade_class(submissions, out, jobs=2, seed=SEED, chapters=["6"], only=CHECKS,
-                         timeout=12.0, memory_limit=2 * 1024**3)
+                         timeout=12.0, memory_limit=int(1.5 * 1024**3))
     yield {"result": result, "out": out, "honest": honest, "probes": probes}
     for probe in probes:  # a failed run must not leave them behind for the next one
         probe.unlink(missing_ok=True)

@@ -47,35 +47,47 @@ def new_seed() -> int:
 
 
 class ReferenceCache:
-    """Reference outputs per (exercise, seed, device), computed once in a worker with no student code."""
+    """Reference outputs per (exercise, seed, device, check), each computed once, in a worker with
+    no student code. Only the checks asked for are computed: grading two checks of an exercise
+    does not pay for the reference of all twenty."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries: dict[tuple, tuple[threading.Event, list]] = {}
+        # (stem, seed, device, check) -> (done, [the WorkerReport that holds it])
+        self._runs: dict[tuple, tuple[threading.Event, list]] = {}
 
     def get(self, exercise: Exercise, seed: int, device: str, timeout: float,
             memory_limit: int) -> runner.WorkerReport:
-        key = (exercise.stem, seed, device)
+        names = [c.name for c in exercise.checks if c.needs_reference]
+        mine, runs = [], {}
         with self._lock:
-            entry = self._entries.get(key)
-            owner = entry is None
-            if owner:
-                entry = (threading.Event(), [])
-                self._entries[key] = entry
-        done, box = entry
-        if owner:
-            full = exercise_spec(exercise.stem) or exercise  # all checks, whatever `only` selected
-            names = [c.name for c in full.checks if c.needs_reference]
+            for name in names:
+                key = (exercise.stem, seed, device, name)
+                if key not in self._runs:
+                    self._runs[key] = (threading.Event(), [])
+                    mine.append(name)
+                runs[name] = self._runs[key]
+        if mine:  # the checks nobody has computed yet: one worker for all of them
             try:
-                box.append(runner.run_checks(
-                    exercise.stem, None, names, seed, device=device,
-                    timeout=max(timeout, 120.0) * 2, memory_limit=max(memory_limit, 8 * 1024**3)))
+                report = runner.run_checks(
+                    exercise.stem, None, mine, seed, device=device,
+                    timeout=max(timeout, 120.0) * 2, memory_limit=max(memory_limit, 8 * 1024**3))
+                for name in mine:
+                    runs[name][1].append(report)
             finally:
-                done.set()
-        done.wait()
-        if not box:
-            raise GradingError(f"computing the reference for {exercise.stem} failed")
-        return box[0]
+                for name in mine:
+                    runs[name][0].set()
+        merged = runner.WorkerReport()
+        for name, (done, box) in runs.items():
+            done.wait()
+            if not box:
+                raise GradingError(f"computing the reference for {exercise.stem} failed")
+            merged.outcomes[name] = box[0].outcomes.get(name) or runner.CheckOutcome(
+                "not_run", message=box[0].import_message or "not run")
+            merged.device = merged.device or box[0].device
+            merged.backend = merged.backend or box[0].backend
+            merged.versions = merged.versions or box[0].versions
+        return merged
 
 
 _DEFAULT_CACHE = ReferenceCache()

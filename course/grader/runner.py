@@ -22,6 +22,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,10 @@ from course.grader import wire
 STARTUP_TIMEOUT = 180.0  # importing TensorFlow on a loaded 2-core machine
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
 GIVE_UP_AFTER = 3  # timeouts, memory blow-ups or crashes in one exercise before the rest are skipped
-# COURSE_GRADER_SANDBOX=0 turns the confinement of student workers off (to debug the grader).
+# COURSE_GRADER_SANDBOX=0 turns the confinement of student workers off (to debug the grader);
+# COURSE_GRADER_FORKSERVER=0 starts every worker as a fresh interpreter instead of forking it.
 SANDBOX = os.environ.get("COURSE_GRADER_SANDBOX", "1") != "0"
+FORKSERVER = os.environ.get("COURSE_GRADER_FORKSERVER", "1") != "0"
 _ABNORMAL = ("timeout", "memory", "crashed")
 _LIVE: set[subprocess.Popen] = set()  # running workers, so that an interrupted run can stop them
 _LIVE_LOCK = threading.Lock()
@@ -220,6 +223,70 @@ def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str
     return [sys.executable, "-m", "course.grader.sandbox"]
 
 
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    # the package must import from wherever it is installed, whatever the student's folder holds
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+# Environment variables read while TensorFlow is imported (and the import path): a change in
+# them needs a new fork server. Others (pytest sets PYTEST_CURRENT_TEST for every test) reach
+# each worker through its own environment.
+_IMPORT_ENV = ("PYTHON", "TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "OPENBLAS_", "MKL_", "LD_")
+_SERVER: list = [None, None]  # [key, fork server or None when it could not start]
+_SERVER_LOCK = threading.Lock()
+
+
+def _fork_server(env: dict[str, str]):
+    """The fork server for workers with this environment, started on first use; None if this
+    platform has none or it failed to start (then workers start as fresh interpreters)."""
+    if not FORKSERVER or not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
+        return None
+    from course.grader.forkserver import ForkServer, ForkServerError
+
+    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith(_IMPORT_ENV)))
+    with _SERVER_LOCK:
+        old_key, server = _SERVER
+        if old_key != key or (server is not None and not server.alive):
+            if server is not None:
+                server.close()  # its running workers still end normally
+            server = ForkServer({k: v for k, v in env.items() if k != "TMPDIR"})
+            _SERVER[:] = [key, server]
+    if server is None:
+        return None
+    try:
+        server.wait_ready(STARTUP_TIMEOUT)
+    except ForkServerError:
+        with _SERVER_LOCK:
+            if _SERVER[1] is server:
+                _SERVER[1] = None
+        return None
+    return server
+
+
+def _start_worker(command: list[str], job_path: str, workdir: str, env: dict[str, str],
+                  result_fd: int):
+    """A forked worker when the fork server runs, else a fresh interpreter (``command``)."""
+    server = _fork_server(env)
+    if server is not None:
+        from course.grader.forkserver import ForkServerError
+
+        try:
+            return server.spawn(job_path, workdir, env)
+        except ForkServerError:
+            pass  # it died: this worker starts the slow way, the next one gets a new server
+    return subprocess.Popen(
+        command + [job_path],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        pass_fds=(result_fd,), cwd=workdir, env=env, start_new_session=True,
+    )
+
+
 def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_limit,
                 report: WorkerReport, hide: tuple[str, ...] = ()) -> list[str]:
     """Start one worker for ``checks``; return the checks it did not get to."""
@@ -230,20 +297,12 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
         command = _worker_command(workdir, source, job, hide)
         job_path = Path(workdir) / "job.json"
         job_path.write_text(json.dumps(job))
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env["PYTHONUNBUFFERED"] = "1"
+        env = _worker_env()
         env["TMPDIR"] = workdir  # the one folder a confined worker may write to
-        # the package must import from wherever it is installed, whatever the student's folder holds
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.Popen(
-            command + [str(job_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            pass_fds=(write_fd,), cwd=workdir, env=env, start_new_session=True,
-        )
-        os.close(write_fd)
+        try:
+            proc = _start_worker(command, str(job_path), workdir, env, write_fd)
+        finally:
+            os.close(write_fd)
         with _LIVE_LOCK:
             _LIVE.add(proc)
         stdout_tail, stderr_tail = _Tail(proc.stdout, 2048), _Tail(proc.stderr, 8192)

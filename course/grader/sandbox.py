@@ -1,9 +1,10 @@
 """Confining the process that runs a student's code (Linux; elsewhere nothing is confined).
 
-The runner starts a student's worker as ``python -m course.grader.sandbox JOB``: this module
-imports TensorFlow (our code, unconfined), then confines the process and everything it could
-start, and only then runs ``course.grader.worker``, which loads the student's file. The reference
-worker is never confined: it runs no student code.
+A student's worker is started as ``python -m course.grader.sandbox JOB`` (or forked by the fork
+server, which has imported TensorFlow already): TensorFlow is imported first (our code,
+unconfined), then ``run_job`` confines the process and everything it could start, and only then
+runs ``course.grader.worker``, which loads the student's file. The reference worker is never
+confined: it runs no student code.
 
 What the confinement takes away, each with the kernel feature that enforces it:
 
@@ -264,16 +265,11 @@ def apply(conf: Confinement) -> list[str]:
     return applied
 
 
-def main(argv: list[str]) -> int:
-    """Import TensorFlow, confine this process as the job says, then run the worker."""
-    job_path = argv[0]
-    job = json.loads(Path(job_path).read_text())
-    # Imported before confinement: our own code, and the bulk of the start-up time.
-    import tensorflow  # noqa: F401
-    import keras  # noqa: F401
-
+def run_job(job_path: str) -> int:
+    """Confine this process as the job says (TensorFlow already imported), then run the worker."""
     from course.grader import worker
 
+    job = json.loads(Path(job_path).read_text())
     if job.get("confine"):
         conf = Confinement.from_json(job["confine"])
         # the interpreter and its libraries stay readable wherever they are installed
@@ -287,6 +283,14 @@ def main(argv: list[str]) -> int:
                 event="fatal", message=f"could not confine the student's process: {exc}")
             return 3
     return worker.main([job_path])
+
+
+def main(argv: list[str]) -> int:
+    """Import TensorFlow (our code, unconfined, the bulk of the start-up), then ``run_job``."""
+    import tensorflow  # noqa: F401
+    import keras  # noqa: F401
+
+    return run_job(argv[0])
 
 
 if __name__ == "__main__":
