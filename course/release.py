@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION\b.*$")
@@ -98,15 +99,52 @@ def release(root: Path | None = None, check: bool = False) -> list[str]:
     return changed
 
 
+STUDENT_FOLDERS = ("course", "chapters")  # shipped as they are; exercises/ is generated afresh
+
+
+def shipped_files(root: Path, folders: tuple[str, ...]) -> list[Path]:
+    """The files of ``folders`` that belong to the course: those git tracks when ``root`` is a
+    checkout (no one's scratch files, caches or build output), else every file but caches."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", *folders],
+                                capture_output=True, check=True, timeout=60).stdout
+        files = [Path(name) for name in listed.decode().split("\0") if name]
+        if files:
+            return [f for f in files if (root / f).is_file()]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    files = []
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*")):
+            relative = path.relative_to(root)
+            if path.is_file() and not any(part.startswith(".") or part == "__pycache__"
+                                          or part.endswith(".egg-info") for part in relative.parts) \
+                    and path.suffix != ".pyc":
+                files.append(relative)
+    return files
+
+
 def student_bundle(target: Path, root: Path | None = None) -> Path:
-    """Copy what a student gets — package, chapters, exercises, README — without solutions."""
+    """Write what a student gets — the package, the chapters, the exercises, README and
+    pyproject — and no solutions: ``exercises/`` is generated from ``solutions/`` here (so it is
+    current even if ``course release`` was not run), and nothing else from ``solutions/`` goes in.
+    The chapters then run on the student's own code (``--mine``) or, where an exercise is still
+    a stub, on Keras's built-ins with a note (see ``course.chapter``)."""
     root = root or _project_root()
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise ReleaseError(f"{target} exists and is not empty")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    for folder in ("course", "chapters", "exercises"):
-        shutil.copytree(root / folder, target / folder, ignore=ignore)
+    for relative in shipped_files(root, STUDENT_FOLDERS):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / relative, target / relative)
+    exercises = target / "exercises"
+    exercises.mkdir(parents=True, exist_ok=True)
+    if (root / "solutions").is_dir():
+        for name, text in generated(root / "solutions").items():
+            (exercises / name).write_text(text, encoding="utf-8")
+    else:  # a bundle made from a bundle: its exercises are all there is
+        for relative in shipped_files(root, ("exercises",)):
+            shutil.copy2(root / relative, target / relative)
     for name in ("pyproject.toml", "README.md"):
         if (root / name).exists():
             shutil.copy2(root / name, target / name)

@@ -205,7 +205,8 @@ def hidden_from_students(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(sorted({os.path.realpath(h) for h in hidden}))
 
 
-def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str, ...]) -> list[str]:
+def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str, ...],
+                    device: str = "auto") -> list[str]:
     """The worker's command line; for a student, also its confinement and its copy of the file."""
     if source is None:
         return [sys.executable, "-m", "course.grader.worker"]
@@ -219,7 +220,11 @@ def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str
     from course.grader.sandbox import Confinement
 
     package = str(Path(__file__).resolve().parents[1])
-    job["confine"] = Confinement(workdir, hidden_from_students(hide), keep=(package,)).to_json()
+    # XLA on a GPU runs NVIDIA's ptxas as a child process: where one may be used, processes stay
+    # allowed (still confined to the worker's folder, and killed with its process group).
+    gpu_possible = device != "cpu" and any(Path("/dev").glob("nvidia[0-9]*"))
+    job["confine"] = Confinement(workdir, hidden_from_students(hide), keep=(package,),
+                                 block_processes=not gpu_possible).to_json()
     return [sys.executable, "-m", "course.grader.sandbox"]
 
 
@@ -294,7 +299,7 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
         job = {"stem": stem, "source": os.path.abspath(source) if source else None,
                "checks": checks, "seed": seed, "device": device, "result_fd": write_fd}
-        command = _worker_command(workdir, source, job, hide)
+        command = _worker_command(workdir, source, job, hide, device)
         job_path = Path(workdir) / "job.json"
         job_path.write_text(json.dumps(job))
         env = _worker_env()
