@@ -132,6 +132,9 @@ def watch_builtins(exercise) -> list[str]:
                     used.append(_name)
                     return _original(*args, **kwargs)
 
+                # Keras layers read their own __init__'s argument names when they are created
+                # (Operation.__new__); the recorder must show the original signature
+                record.__signature__ = inspect.signature(function)
                 setattr(cls, attr, record)
     return used
 
