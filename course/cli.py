@@ -1,4 +1,4 @@
-"""The ``course`` command: list, run, grade, release, doctor.
+"""The ``course`` command: list, run, grade, release, grade-class, gradescope, doctor.
 
 Exit codes: 0 when the command did its job (``grade`` exits 0 whatever the score), 2 for bad
 arguments or an unreadable folder, 1 when a chapter run or a release check fails.
@@ -221,6 +221,23 @@ def cmd_grade_class(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- gradescope
+
+def cmd_gradescope(args) -> int:
+    from course.grader.grade import GradingError
+    from course.gradescope import build_autograder
+    from course.release import ReleaseError
+
+    try:
+        path = build_autograder(args.out, chapters=args.chapter, only=args.check,
+                                timeout=args.timeout, seed=args.seed)
+    except (GradingError, ReleaseError, OSError) as exc:
+        return _fail(str(exc))
+    console.print(f"wrote {path}: upload it as the Gradescope assignment's autograder "
+                  "(setup.sh installs the course; run_autograder grades each submission)")
+    return 0
+
+
 # -------------------------------------------------------------------------------------- doctor
 
 def cmd_doctor(args) -> int:
@@ -321,6 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
                    help="where checks run (default: the GPU if TensorFlow sees one)")
     p.set_defaults(func=cmd_grade_class)
+
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder zip (instructors)")
+    p.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    p.add_argument("--check", action="append", metavar="NAME", help="grade only this check (repeatable)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--seed", type=int,
+                   help="one seed for every submission (default: one per submission, from its id)")
+    p.set_defaults(func=cmd_gradescope)
 
     p = sub.add_parser("doctor", help="versions, devices, GPU and mixed-precision support")
     p.set_defaults(func=cmd_doctor)
