@@ -157,7 +157,8 @@ class ForkServer:
     """One server process for this grading process, started on first use."""
 
     def __init__(self, env: dict[str, str]):
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the tables below; never held while the socket may block
+        self._send_lock = threading.Lock()
         self._exits: dict[int, int] = {}
         self._pending: dict[int, Future] = {}
         self._next_id = 0
@@ -213,14 +214,19 @@ class ForkServer:
                 request_id = self._next_id
                 self._next_id += 1
                 future = self._pending[request_id] = Future()
-                request = {"spawn": request_id, "job": job_path, "cwd": cwd, "env": env}
+            request = {"spawn": request_id, "job": job_path, "cwd": cwd, "env": env}
+            with self._send_lock:
                 socket.send_fds(self._sock, [json.dumps(request).encode()],
                                 [result_fd, out_w, err_w])
             pid = future.result(timeout=timeout)
-        except Exception:
+        except Exception as exc:
             os.close(out_r)
             os.close(err_r)
-            raise
+            if isinstance(exc, TimeoutError):
+                self.close()  # hung: no later fork may run this job beside its replacement
+            if isinstance(exc, ForkServerError):
+                raise
+            raise ForkServerError(f"the fork server did not start the worker: {exc!r}") from exc
         finally:
             os.close(out_w)
             os.close(err_w)

@@ -12,6 +12,10 @@ A student's worker runs confined (``course.grader.sandbox``): it reads a copy of
 file in its own temporary folder, may write only there, cannot read the course's repository
 (its solutions), other workers' folders or the ``hide`` folders a caller names, and cannot start
 processes. The reference worker runs no student code and is not confined.
+
+Workers are forked from a server that has imported TensorFlow once (``forkserver``), which
+takes the start of a worker from seconds to a fraction of one; where that is not possible, each
+worker is a fresh interpreter.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ What the confinement takes away, each with the kernel feature that enforces it:
   network, no killing the grader;
 - starting processes (seccomp): ``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD`` and
   ``execve`` fail with EPERM, so a fork bomb or a child that escapes the process group cannot
-  happen; threads still work.
+  happen; threads still work. Not where a GPU may be used: XLA runs NVIDIA's ``ptxas`` as a
+  child process there (the runner then sets ``block_processes=False``).
 
 Everything the kernel does not support is skipped and reported by :func:`apply`, so grading works
 everywhere; the runner's time and memory limits do not depend on any of this.
