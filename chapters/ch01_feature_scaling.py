@@ -268,8 +268,8 @@ print(f"correlation between bedrooms and floor area: {correlation:.2f}")
 # million times faster along the area weight than along the bedrooms weight. Gradient descent
 # drops onto the valley floor in one step and then barely moves along it; after 100 steps it is
 # no closer to the minimum. Standardized, the curvature ratio falls from millions to about 40,
-# and gradient descent gets there, zig-zagging across the valley. The ellipses are still tilted and stretched because in this
-# data bigger houses have more bedrooms (the correlation printed above):
+# and gradient descent gets there, zig-zagging across the valley. The ellipses are still tilted
+# and stretched because in this data bigger houses have more bedrooms (the correlation printed above):
 # standardization fixes the *scales*, not the *correlation*. Whitening fixes both, and the
 # contours become circles; gradient descent then reaches the minimum in a single step. In
 # practice standardization is the cheap, robust part of that and the usual choice.
@@ -505,14 +505,12 @@ for j, (name, make) in enumerate((("min-max to (0, 1)", lambda: MinMaxScaling())
 fig.suptitle("One outlier in the training data")
 ch.savefig(fig, "outlier_sensitivity")
 mp.print_table(rows, title="Where the ordinary houses end up")
-minmax_rows = [r for r in rows if r["scaling"].startswith("min-max")]
-shrink = float(minmax_rows[0]["98% of ordinary houses span"]) / float(
-    minmax_rows[1]["98% of ordinary houses span"])
+spans = [float(r["98% of ordinary houses span"]) for r in rows]  # min-max, min-max, std, std
+shrink, std_shrink = spans[0] / spans[1], spans[2] / spans[3]
 ch.claim("Min-max scaling is highly sensitive to outliers, which compress the legitimate "
          "variation into a tiny range",
          f"one 60,000 sq ft house among 1600 shrank the span of the ordinary houses' scaled "
-         f"areas {shrink:.0f}-fold under min-max scaling (standardization: "
-         f"{float(rows[2]['98% of ordinary houses span']) / float(rows[3]['98% of ordinary houses span']):.1f}-fold)",
+         f"areas {shrink:.0f}-fold under min-max scaling (standardization: {std_shrink:.1f}-fold)",
          shrink > 5)
 
 # %% [markdown]
@@ -560,8 +558,9 @@ for label, parts in batches_of.items():
     right = np.concatenate([predict(p, None) for p in parts])
     wrong = np.concatenate([predict(p, p) for p in parts])
     truth = truth_of[label]
-    rows.append({"test batch": label, "RMSE, training statistics": f"{np.sqrt(np.mean((right - truth) ** 2)):.1f}",
-                 "RMSE, re-adapted on the batch": f"{np.sqrt(np.mean((wrong - truth) ** 2)):.1f}"})
+    rmse = lambda p: f"{np.sqrt(np.mean((p - truth) ** 2)):.1f}"  # noqa: E731
+    rows.append({"test batch": label, "RMSE, training statistics": rmse(right),
+                 "RMSE, re-adapted on the batch": rmse(wrong)})
     shown[label] = (truth, right, wrong)
 mp.print_table(rows, title="Test error in $1000s (noise alone gives 25)")
 
@@ -695,29 +694,27 @@ ch.savefig(fig, "mixed_precision_loss_scale")
 # TensorFlow sees one.
 
 # %%
-if mp.gpu_available():
+def standardized_regressor(x):
+    """Standardization adapted on ``x``, two 4096-wide ReLU layers, a float32 output."""
+    layer = Standardization()
+    layer.adapt(x)
+    model = keras.Sequential([keras.Input((x.shape[1],)), layer,
+                              keras.layers.Dense(4096, activation="relu"),
+                              keras.layers.Dense(4096, activation="relu"),
+                              keras.layers.Dense(1, dtype="float32")])
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    return model
+
+
+def unscaled_regression_data():
+    """16384 examples of 512 unscaled columns (mean 2000, std 1000) and a random target."""
     rng = np.random.default_rng(0)
-    wide_x = rng.normal(size=(16384, 512)).astype("float32") * 1000 + 2000  # unscaled columns
-    wide_y = rng.normal(size=(16384, 1)).astype("float32")
-    rows = []
-    for policy_name in ("float32", "mixed_float16"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        with mp.policy(policy_name):
-            keras.utils.set_random_seed(0)
-            layer = Standardization()
-            layer.adapt(wide_x)
-            model = keras.Sequential([keras.Input((512,)), layer,
-                                      keras.layers.Dense(4096, activation="relu"),
-                                      keras.layers.Dense(4096, activation="relu"),
-                                      keras.layers.Dense(1, dtype="float32")])
-            model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
-        seconds = mp.time_fit(model, wide_x, wide_y, batch_size=1024)
-        rows.append({"policy": policy_name, "ms per step": f"{1000 * seconds:.2f}",
-                     "peak GPU memory (MiB)":
-                     f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20:.0f}"})
-    mp.print_table(rows, title="Standardization + two 4096-wide layers, batch 1024")
-else:
-    print("No GPU visible to TensorFlow: the step-time and memory comparison needs one.")
+    x = rng.normal(size=(16384, 512)).astype("float32") * 1000 + 2000
+    return x, rng.normal(size=(len(x), 1)).astype("float32")
+
+
+mp.compare_on_gpu(standardized_regressor, data=unscaled_regression_data,
+                  title="Standardization + two 4096-wide layers, batch 1024")
 
 # %% [markdown]
 # ## Summary

@@ -464,8 +464,9 @@ ch.claim("Batch normalization becomes unstable when mini-batches are smaller tha
 # PyTorch users know it as forgetting `model.eval()`; in Keras it is calling the model with
 # `training=True` (or inside a custom loop that passes it) at test time. The best of 3c's
 # batch-normalized networks predicts the test set in inference mode, then in training mode with
-# the whole test set as one batch, and with batches of 32, 8 and 1. A training-mode call also *updates the moving statistics*, so the last
-# row predicts in inference mode again, after those calls.
+# the whole test set as one batch, and with batches of 32, 8 and 1. A training-mode call also
+# *updates the moving statistics*, so the last row predicts in inference mode again, after those
+# calls.
 
 # %%
 def accuracy(probabilities, labels) -> float:
@@ -587,28 +588,9 @@ mp.print_table(rows, title="The 4-layer tanh network with our BatchNormalization
 # TensorFlow sees one.
 
 # %%
-if mp.gpu_available():
-    wide_x = rng.normal(size=(16384, 1024)).astype("float32")
-    wide_y = rng.integers(0, 10, size=len(wide_x)).astype("int32")
-    rows = []
-    for policy_name in ("float32", "mixed_float16"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        with mp.policy(policy_name):
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((1024,)),
-                                      layers.Dense(4096, use_bias=False), BatchNormalization(),
-                                      layers.Activation("relu"),
-                                      layers.Dense(4096, use_bias=False), BatchNormalization(),
-                                      layers.Activation("relu"),
-                                      layers.Dense(10, activation="softmax", dtype="float32")])
-            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
-        seconds = mp.time_fit(model, wide_x, wide_y, batch_size=1024)
-        rows.append({"policy": policy_name, "ms per step": f"{1000 * seconds:.2f}",
-                     "peak GPU memory (MiB)":
-                     f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20:.0f}"})
-    mp.print_table(rows, title="Two 4096-wide Dense + BatchNormalization layers, batch 1024")
-else:
-    print("No GPU visible to TensorFlow: the step-time and memory comparison needs one.")
+mp.compare_on_gpu(lambda x: mp.wide_classifier(keras.optimizers.SGD(0.01),
+                                            middle=BatchNormalization),
+                  title="Two 4096-wide Dense + BatchNormalization layers, batch 1024")
 
 # %% [markdown]
 # ## Summary

@@ -53,7 +53,7 @@ from keras import layers
 
 from course import data as course_data
 from course import mixed_precision as mp
-from course.plotting import figure, plot_curves, plot_trajectories, run_on_bowl
+from course.plotting import figure, plot_curves, run_on_bowl
 
 QUICK = ch.quick
 
@@ -609,26 +609,8 @@ mp.print_table([{"gradient value": f"{g:g}", "in float16": f"{float(np.float16(g
 # slower), so that comparison runs only where TensorFlow sees a GPU.
 
 # %%
-if mp.gpu_available():
-    rng = np.random.default_rng(0)
-    wide_x = rng.normal(size=(16384, 1024)).astype("float32")
-    wide_y = rng.integers(0, 10, size=len(wide_x)).astype("int32")
-    rows = []
-    for policy_name in ("float32", "mixed_float16"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        with mp.policy(policy_name):
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((1024,)), layers.Dense(4096, activation="relu"),
-                                      layers.Dense(4096, activation="relu"),
-                                      layers.Dense(10, activation="softmax", dtype="float32")])
-            model.compile(optimizer=SGD(learning_rate=0.01), loss="sparse_categorical_crossentropy")
-        seconds = mp.time_fit(model, wide_x, wide_y, batch_size=1024)
-        rows.append({"policy": policy_name, "ms per step": f"{1000 * seconds:.2f}",
-                     "peak GPU memory (MiB)":
-                     f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20:.0f}"})
-    mp.print_table(rows, title="Two 4096-wide layers, batch 1024, our SGD")
-else:
-    print("No GPU visible to TensorFlow: the step-time and memory comparison needs one.")
+mp.compare_on_gpu(lambda x: mp.wide_classifier(SGD(learning_rate=0.01)),
+                  title="Two 4096-wide layers, batch 1024, our SGD")
 
 # %% [markdown]
 # ## Summary

@@ -38,7 +38,6 @@ ch = setup(4, "Momentum")
 
 # %%
 import keras
-import matplotlib
 import numpy as np
 from keras import layers
 
@@ -616,29 +615,8 @@ mp.print_table(rows, title=f"Averaging a constant gradient of 0.001 for {AVERAGI
 # TensorFlow sees one.
 
 # %%
-if mp.gpu_available():
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    wide_x = rng.normal(size=(16384, 1024)).astype("float32")
-    wide_y = rng.integers(0, 10, size=len(wide_x)).astype("int32")
-    rows = []
-    for policy_name in ("float32", "mixed_float16"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        with mp.policy(policy_name):
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((1024,)), layers.Dense(4096, activation="relu"),
-                                      layers.Dense(4096, activation="relu"),
-                                      layers.Dense(10, activation="softmax", dtype="float32")])
-            model.compile(optimizer=MomentumSGD(0.01, momentum=0.9),
-                          loss="sparse_categorical_crossentropy")
-        seconds = mp.time_fit(model, wide_x, wide_y, batch_size=1024)
-        rows.append({"policy": policy_name, "ms per step": f"{1000 * seconds:.2f}",
-                     "peak GPU memory (MiB)":
-                     f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20:.0f}"})
-    mp.print_table(rows, title="Two 4096-wide layers, batch 1024, our MomentumSGD")
-else:
-    print("No GPU visible to TensorFlow: the step-time and memory comparison needs one.")
+mp.compare_on_gpu(lambda x: mp.wide_classifier(MomentumSGD(0.01, momentum=0.9)),
+                  title="Two 4096-wide layers, batch 1024, our MomentumSGD")
 
 # %% [markdown]
 # ## Summary

@@ -602,31 +602,8 @@ print("With float32 state every weight moves by about lr/sqrt(1 - rho) = 3.2e-3,
 # comparison runs only where TensorFlow sees a GPU.
 
 # %%
-def gpu_step_time_and_memory(policy_name: str, width: int = 4096, batch_size: int = 1024):
-    """Seconds per training step and peak GPU memory (MiB) of a wide MLP with our RMSprop."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(8 * batch_size, 1024)).astype("float32")
-    y = rng.integers(0, 10, size=len(x)).astype("int32")
-    tf.config.experimental.reset_memory_stats("GPU:0")
-    with mp.policy(policy_name):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((1024,)), layers.Dense(width, activation="relu"),
-                                  layers.Dense(width, activation="relu"),
-                                  layers.Dense(10, activation="softmax", dtype="float32")])
-        model.compile(optimizer=RMSprop(1e-3), loss="sparse_categorical_crossentropy")
-    seconds = mp.time_fit(model, x, y, batch_size=batch_size, epochs=2)
-    return seconds, tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-
-
-if mp.gpu_available():
-    timing = {p: gpu_step_time_and_memory(p) for p in ("float32", "mixed_float16")}
-    mp.print_table([{"policy": p, "ms per step": f"{1000 * s:.2f}", "peak GPU memory (MiB)":
-                     f"{m:.0f}"} for p, (s, m) in timing.items()],
-                   title="Two 4096-wide layers, batch 1024, our RMSprop")
-    print(f"mixed_float16: {timing['float32'][0] / timing['mixed_float16'][0]:.2f}x the speed, "
-          f"{timing['mixed_float16'][1] / timing['float32'][1]:.2f}x the memory of float32")
-else:
-    print("No GPU visible to TensorFlow: the step-time and memory comparison needs one.")
+mp.compare_on_gpu(lambda x: mp.wide_classifier(RMSprop(1e-3)),
+                  title="Two 4096-wide layers, batch 1024, our RMSprop", epochs=2)
 
 # %% [markdown]
 # ## Summary

@@ -45,7 +45,6 @@ ch = setup(7, "Learning-rate decay")
 import math
 import os
 import sys
-import time
 
 import keras
 import numpy as np
@@ -757,30 +756,9 @@ mp.print_table(rows, title="One epoch with WarmupCosineDecay(0.1, 20, 200): batc
 # size; on a CPU float16 is emulated, so the comparison only runs where a GPU is present.
 
 # %%
-if mp.gpu_available():
-    rng = np.random.default_rng(0)
-    big_x = rng.normal(size=(16384, 1024)).astype("float32")
-    big_y = rng.integers(0, 10, size=len(big_x)).astype("int32")
-    timing = []
-    for policy_name in ("float32", "mixed_float16"):
-        import tensorflow as tf
-
-        tf.config.experimental.reset_memory_stats("GPU:0")
-        with mp.policy(policy_name):
-            keras.utils.set_random_seed(0)
-            gpu_model = keras.Sequential([keras.Input((1024,)),
-                                          layers.Dense(4096, activation="relu"),
-                                          layers.Dense(4096, activation="relu"),
-                                          layers.Dense(10, activation="softmax", dtype="float32")])
-            gpu_model.compile(optimizer=keras.optimizers.SGD(OneCycle(0.1, 64), momentum=0.9),
-                              loss="sparse_categorical_crossentropy")
-        seconds = mp.time_fit(gpu_model, big_x, big_y, batch_size=1024, epochs=2)
-        timing.append({"policy": policy_name, "ms per step": f"{1000 * seconds:.2f}",
-                       "peak GPU memory (MiB)":
-                       f"{tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20:.0f}"})
-    mp.print_table(timing, title="A 4096-wide MLP with a OneCycle schedule on the GPU")
-else:
-    print("no GPU: the float16 speed and memory comparison is skipped (it needs Tensor Cores)")
+mp.compare_on_gpu(
+    lambda x: mp.wide_classifier(keras.optimizers.SGD(OneCycle(0.1, 64), momentum=0.9)),
+    title="A 4096-wide MLP with a OneCycle schedule on the GPU", epochs=2)
 
 # %% [markdown]
 # ## 5. The documents' worked example, checked

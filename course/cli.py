@@ -23,7 +23,11 @@ err_console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> int:
-    err_console.print(f"[red]error:[/] {message}")
+    # soft_wrap: a long path stays on one line (copyable, greppable); escape: a "[...]" in a
+    # path or an exception's text is printed as is, not read as rich markup
+    from rich.markup import escape
+
+    err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     return code
 
 

@@ -72,3 +72,62 @@ def time_fit(model, x, y, batch_size: int, epochs: int = 1) -> float:
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0)
     return (time.perf_counter() - start) / steps
+
+
+def wide_classifier(optimizer, width: int = 4096, inputs: int = 1024, classes: int = 10,
+                    middle=None):
+    """The GPU comparison's model: two ``width``-wide ReLU layers (optionally each followed by
+    ``middle()``, e.g. a normalization layer), a float32 softmax, compiled with ``optimizer``."""
+    import keras
+
+    stack = [keras.Input((inputs,))]
+    for _ in range(2):
+        if middle is None:
+            stack.append(keras.layers.Dense(width, activation="relu"))
+        else:
+            stack += [keras.layers.Dense(width, use_bias=False), middle(),
+                      keras.layers.Activation("relu")]
+    # the softmax stays float32 under mixed_float16: float16 logits saturate
+    stack.append(keras.layers.Dense(classes, activation="softmax", dtype="float32"))
+    model = keras.Sequential(stack)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    return model
+
+
+def compare_on_gpu(make_model, title: str, data=None, batch_size: int = 1024,
+                   epochs: int = 1) -> list[dict] | None:
+    """Step time and peak GPU memory of one model under float32 and under mixed_float16.
+
+    ``make_model(x)`` is called inside each policy with the training inputs and returns a
+    compiled model. ``data()`` returns ``(x, y)``; by default 16384 random 1024-feature examples
+    with 10 classes. It is called only when there is a GPU. Where TensorFlow sees none this says
+    so and returns None: on a CPU float16 is emulated, so there is no speed to compare.
+    """
+    if not gpu_available():
+        print("No GPU visible to TensorFlow: the step-time and memory comparison needs one "
+              "(run the chapter on a machine with an NVIDIA GPU to see it).")
+        return None
+    import keras
+    import tensorflow as tf
+
+    if data is None:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(16384, 1024)).astype("float32")
+        y = rng.integers(0, 10, size=len(x)).astype("int32")
+    else:
+        x, y = data()
+    rows, measured = [], {}
+    for name in ("float32", "mixed_float16"):
+        tf.config.experimental.reset_memory_stats("GPU:0")
+        with policy(name):
+            keras.utils.set_random_seed(0)
+            model = make_model(x)
+        seconds = time_fit(model, x, y, batch_size=batch_size, epochs=epochs)
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        measured[name] = (seconds, peak)
+        rows.append({"policy": name, "ms per step": f"{1000 * seconds:.2f}",
+                     "peak GPU memory (MiB)": f"{peak:.0f}"})
+    print_table(rows, title=title)
+    (t32, m32), (t16, m16) = measured["float32"], measured["mixed_float16"]
+    print(f"mixed_float16: {t32 / t16:.2f}x the speed and {m16 / m32:.2f}x the memory of float32")
+    return rows

@@ -202,7 +202,8 @@ def make_layer(impl, inputs: dict, shape=None, **overrides):
 
 
 def _stats(layer) -> dict:
-    return {"moving_mean": np.asarray(layer.moving_mean), "moving_variance": np.asarray(layer.moving_variance)}
+    return {"moving_mean": np.asarray(layer.moving_mean),
+            "moving_variance": np.asarray(layer.moving_variance)}
 
 
 def run_training(impl, inputs, ctx):

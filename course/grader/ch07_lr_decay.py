@@ -21,7 +21,7 @@ import numpy as np
 from course.grader.compare import default_judge
 from course.grader.optimizer_suite import build_model, draw_fit_data
 from course.grader.schedule_suite import ScheduleSpec, schedule_checks
-from course.grader.spec import Check, Exercise, Mistake, Verdict
+from course.grader.spec import Check, Exercise, Mistake
 
 # Every schedule Keras ships: an exercise may not subclass, wrap or call any of them.
 KERAS_SCHEDULES = ("InverseTimeDecay", "ExponentialDecay", "CosineDecay", "CosineDecayRestarts",

@@ -89,8 +89,6 @@ def load_student(path: str, stem: str):
 
 def find_delegation(module, exercise) -> str | None:
     """A student class that inherits from one of the Keras built-ins it is checked against."""
-    import keras
-
     forbidden = set(exercise.forbidden)
     for name in exercise.exports:
         obj = getattr(module, name, None)
