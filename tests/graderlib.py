@@ -32,9 +32,10 @@ def write_variant(tmp_path: Path, stem: str, replacements=(), text: str | None =
     return path
 
 
-def grade(path: Path, stem: str, checks=None, seed: int = SEED, timeout: float = 60.0, **kwargs) -> dict:
+def grade(path: Path, stem: str, checks=None, seed: int = SEED, timeout: float = 60.0,
+          cache: ReferenceCache = CACHE, **kwargs) -> dict:
     """Grade one exercise file in-process (workers are still child processes)."""
-    return grade_exercise(exercise_spec(stem), Path(path), seed, timeout=timeout, cache=CACHE,
+    return grade_exercise(exercise_spec(stem), Path(path), seed, timeout=timeout, cache=cache,
                           only=list(checks) if checks else None, **kwargs)
 
 

@@ -11,7 +11,6 @@ import os
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course.catalog import CHAPTERS, chapter as find_chapter
@@ -46,48 +45,99 @@ def new_seed() -> int:
     return secrets.randbelow(10**6)
 
 
+class _Computation:
+    """One reference worker run for some checks, shared by every grading that waits on them."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.cancel = threading.Event()
+        self.report: runner.WorkerReport | None = None
+        self.failure = ""  # why no report came back
+        self.users = 0
+
+
 class ReferenceCache:
     """Reference outputs per (exercise, seed, device, check), each computed once, in a worker with
     no student code. Only the checks asked for are computed: grading two checks of an exercise
-    does not pay for the reference of all twenty."""
+    does not pay for the reference of all twenty.
+
+    ``request`` starts the computation in the background and returns a ticket: a grading runs
+    the student's checks meanwhile, then takes the ``result`` or ``release``s the ticket when no
+    check of the student's ran far enough to be compared (a blank exercise). A computation that
+    every ticket has released before it finished is stopped and forgotten, so grading a folder
+    of untouched stubs does not wait for seven references."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        # (stem, seed, device, check) -> (done, [the WorkerReport that holds it])
-        self._runs: dict[tuple, tuple[threading.Event, list]] = {}
+        self._runs: dict[tuple, _Computation] = {}  # (stem, seed, device, check) -> its run
 
-    def get(self, exercise: Exercise, seed: int, device: str, timeout: float,
-            memory_limit: int) -> runner.WorkerReport:
+    def request(self, exercise: Exercise, seed: int, device: str, timeout: float,
+                memory_limit: int) -> "ReferenceTicket":
         names = [c.name for c in exercise.checks if c.needs_reference]
-        mine, runs = [], {}
+        fresh = _Computation()
+        runs: dict[str, _Computation] = {}
         with self._lock:
             for name in names:
                 key = (exercise.stem, seed, device, name)
-                if key not in self._runs:
-                    self._runs[key] = (threading.Event(), [])
-                    mine.append(name)
-                runs[name] = self._runs[key]
+                runs[name] = self._runs.setdefault(key, fresh)
+            for computation in set(runs.values()):
+                computation.users += 1
+        mine = [name for name, computation in runs.items() if computation is fresh]
         if mine:  # the checks nobody has computed yet: one worker for all of them
-            try:
-                report = runner.run_checks(
-                    exercise.stem, None, mine, seed, device=device,
-                    timeout=max(timeout, 120.0) * 2, memory_limit=max(memory_limit, 8 * 1024**3))
-                for name in mine:
-                    runs[name][1].append(report)
-            finally:
-                for name in mine:
-                    runs[name][0].set()
+            threading.Thread(target=self._compute, name=f"reference-{exercise.stem}",
+                             args=(fresh, exercise.stem, mine, seed, device, timeout,
+                                   memory_limit)).start()
+        return ReferenceTicket(self, exercise.stem, runs)
+
+    def _compute(self, computation: _Computation, stem: str, names: list[str], seed: int,
+                 device: str, timeout: float, memory_limit: int) -> None:
+        try:
+            computation.report = runner.run_checks(
+                stem, None, names, seed, device=device, timeout=max(timeout, 120.0) * 2,
+                memory_limit=max(memory_limit, 8 * 1024**3), cancel=computation.cancel)
+        except Exception as exc:  # noqa: BLE001 - reported by every ticket that waits on it
+            computation.failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            computation.done.set()
+
+    def _release(self, computation: _Computation) -> None:
+        with self._lock:
+            computation.users -= 1
+            if computation.users or computation.done.is_set():
+                return
+            computation.cancel.set()  # nobody wants it any more: stop the worker, forget it
+            for key in [k for k, c in self._runs.items() if c is computation]:
+                del self._runs[key]
+        computation.done.wait()  # the worker is killed within a fraction of a second
+
+
+class ReferenceTicket:
+    """A grading's claim on the reference outputs of one exercise's checks."""
+
+    def __init__(self, cache: ReferenceCache, stem: str, runs: dict[str, _Computation]):
+        self._cache, self._stem, self._runs = cache, stem, runs
+        self._held = set(runs.values())
+
+    def result(self) -> runner.WorkerReport:
+        """Wait for every check's reference; one report with all of them."""
         merged = runner.WorkerReport()
-        for name, (done, box) in runs.items():
-            done.wait()
-            if not box:
-                raise GradingError(f"computing the reference for {exercise.stem} failed")
-            merged.outcomes[name] = box[0].outcomes.get(name) or runner.CheckOutcome(
-                "not_run", message=box[0].import_message or "not run")
-            merged.device = merged.device or box[0].device
-            merged.backend = merged.backend or box[0].backend
-            merged.versions = merged.versions or box[0].versions
+        for name, computation in self._runs.items():
+            computation.done.wait()
+            report = computation.report
+            if report is None:
+                raise GradingError(f"computing the reference for {self._stem} failed: "
+                                   f"{computation.failure}")
+            merged.outcomes[name] = report.outcomes.get(name) or runner.CheckOutcome(
+                "not_run", message=report.import_message or "not run")
+            merged.device = merged.device or report.device
+            merged.backend = merged.backend or report.backend
+            merged.versions = merged.versions or report.versions
         return merged
+
+    def release(self) -> None:
+        """This grading needs no more of it (idempotent)."""
+        while self._held:
+            self._cache._release(self._held.pop())
 
 
 _DEFAULT_CACHE = ReferenceCache()
@@ -172,14 +222,21 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
 
     names = [c.name for c in exercise.checks]
     timeouts = {c.name: timeout * c.timeout_factor for c in exercise.checks}
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        reference_future = pool.submit(cache.get, exercise, seed, device, timeout, memory_limit)
+    # the reference is computed while the student's checks run (two processes, two cores), and
+    # only waited for when one of the student's checks has outputs to compare with it
+    ticket = cache.request(exercise, seed, device, timeout, memory_limit)
+    try:
         student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
                                     timeout=timeout, timeouts=timeouts, memory_limit=memory_limit,
                                     hide=hide)
-        reference = reference_future.result()
-    entry["device"] = student.device or reference.device
-    entry["backend"] = student.backend or reference.backend
+        compared = student.import_status == "ok" and any(
+            c.needs_reference and student.outcomes.get(c.name, runner.CheckOutcome("")).status
+            == "ok" for c in exercise.checks)
+        reference = ticket.result() if compared else None
+    finally:
+        ticket.release()
+    entry["device"] = student.device or (reference.device if reference else "")
+    entry["backend"] = student.backend or (reference.backend if reference else "")
 
     if student.import_status != "ok":
         error = student.import_error or {}

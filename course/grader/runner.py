@@ -156,18 +156,27 @@ def _describe_exit(code: int | None) -> str:
 
 def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, device: str = "auto",
                timeout: float = 60.0, timeouts: dict[str, float] | None = None,
-               memory_limit: int = DEFAULT_MEMORY_LIMIT, hide: tuple[str, ...] = ()) -> WorkerReport:
+               memory_limit: int = DEFAULT_MEMORY_LIMIT, hide: tuple[str, ...] = (),
+               cancel: threading.Event | None = None) -> WorkerReport:
     """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers.
 
     ``hide``: more folders the student's code may not read (a class's submissions and results).
+    ``cancel``: once set, the worker is killed and the checks not done are ``not_run``.
     """
     report = WorkerReport()
     remaining = list(checks)
     timeouts = timeouts or {}
+    cancel = cancel or threading.Event()
     while remaining:
+        if cancel.is_set():
+            for name in remaining:
+                report.outcomes[name] = CheckOutcome("not_run", message="cancelled")
+            break
         before = len(remaining)
         remaining = _one_worker(stem, source, remaining, seed, device, timeout, timeouts,
-                                memory_limit, report, tuple(hide))
+                                memory_limit, report, tuple(hide), cancel)
+        if cancel.is_set():
+            continue  # the checks left are marked above
         if report.import_status != "ok":
             for name in remaining:
                 report.outcomes[name] = CheckOutcome("not_run", message=report.import_message)
@@ -297,7 +306,7 @@ def _start_worker(command: list[str], job_path: str, workdir: str, env: dict[str
 
 
 def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_limit,
-                report: WorkerReport, hide: tuple[str, ...] = ()) -> list[str]:
+                report: WorkerReport, hide: tuple[str, ...], cancel: threading.Event) -> list[str]:
     """Start one worker for ``checks``; return the checks it did not get to."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
@@ -317,7 +326,7 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
         stdout_tail, stderr_tail = _Tail(proc.stdout, 2048), _Tail(proc.stderr, 8192)
         try:
             return _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report,
-                             stderr_tail)
+                             stderr_tail, cancel)
         finally:
             _kill_group(proc)
             with _LIVE_LOCK:
@@ -327,7 +336,8 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
             stdout_tail.text()
 
 
-def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, stderr_tail):
+def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, stderr_tail,
+              cancel: threading.Event):
     remaining = list(checks)
     phase = "startup"  # startup -> importing -> between checks / in a check
     current: str | None = None
@@ -350,6 +360,9 @@ def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, st
         return remaining
 
     while True:
+        if cancel.is_set():
+            _kill_group(proc)
+            return remaining  # run_checks marks them not run
         now = time.monotonic()
         if now > deadline:
             _kill_group(proc)
