@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from graderlib import ROOT, by_check, grade, grade_cli_json, write_variant
+from graderlib import ROOT, by_check, grade, write_variant
 
 STEM = "ch01_feature_scaling"
 
@@ -97,17 +97,16 @@ VARIANTS = (
 )
 
 
-def test_cli_grades_the_solution_with_full_marks(tmp_path):
-    report = grade_cli_json(ROOT / "solutions", tmp_path, "--chapter", "1")
-    (exercise,) = report["exercises"]
+def test_cli_grades_the_solution_with_full_marks(graded_solutions):
+    exercise = graded_solutions[STEM]
     failed = {c["name"]: c["feedback"] for c in exercise["checks"] if not c["passed"]}
     assert not failed
     assert exercise["score"] == pytest.approx(10.0) and exercise["status"] == "graded"
     assert len(exercise["checks"]) >= 16
 
 
-def test_generated_stub_scores_zero_everywhere():
-    entry = grade(ROOT / "exercises" / f"{STEM}.py", STEM)
+def test_generated_stub_scores_zero_everywhere(graded_stubs):
+    entry = graded_stubs[STEM]
     assert entry["score"] == 0.0
     assert all("not implemented" in c["feedback"] for c in entry["checks"]), entry["checks"]
 

@@ -70,8 +70,8 @@ VARIANTS = (
 
 
 @pytest.fixture(scope="module")
-def solution_entry():
-    return grade(ROOT / "solutions" / f"{STEM}.py", STEM)
+def solution_entry(graded_solutions):
+    return graded_solutions[STEM]
 
 
 def test_solution_scores_full_marks_on_every_check(solution_entry):
@@ -85,8 +85,8 @@ def test_solution_scores_full_marks_on_every_check(solution_entry):
             "rmsprop.save_load", "rmsprop.mirrored_strategy", "rmsprop.schedule"} <= names
 
 
-def test_generated_stub_scores_zero():
-    entry = grade(ROOT / "exercises" / f"{STEM}.py", STEM)
+def test_generated_stub_scores_zero(graded_stubs):
+    entry = graded_stubs[STEM]
     assert entry["score"] == 0.0
     assert all("not implemented" in c["feedback"] for c in entry["checks"])
 

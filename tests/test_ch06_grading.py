@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from graderlib import ROOT, by_check, grade, grade_cli_json, write_variant
+from graderlib import ROOT, by_check, grade, write_variant
 
 STEM = "ch06_adam"
 
@@ -82,8 +82,8 @@ CORRECT_FILES = ("ch06_adam_textbook_tf.py",)
 
 
 @pytest.fixture(scope="module")
-def solution_entry():
-    return grade(ROOT / "solutions" / f"{STEM}.py", STEM)
+def solution_entry(graded_solutions):
+    return graded_solutions[STEM]
 
 
 def test_solution_scores_full_marks(solution_entry):
@@ -93,18 +93,19 @@ def test_solution_scores_full_marks(solution_entry):
     assert len(solution_entry["checks"]) >= 14
 
 
-def test_cli_grades_solution_and_stub_with_the_json_schema(tmp_path):
-    report = grade_cli_json(ROOT / "solutions", tmp_path, "--chapter", "6")
+def test_cli_grades_solution_and_stub_with_the_json_schema(graded_solutions, graded_stubs):
+    report = graded_solutions["report"]
     assert set(report) >= {"schema", "submission", "seed", "backend", "devices", "score",
                            "max_score", "exercises"}
     assert report["schema"] == 1 and report["backend"] == "tensorflow" and report["devices"] == ["CPU"]
-    (exercise,) = report["exercises"]
+    assert report["score"] == report["max_score"] == 10.0 * len(report["exercises"])
+    exercise = graded_solutions[STEM]
     assert exercise["score"] == pytest.approx(10.0) and exercise["status"] == "graded"
     for check in exercise["checks"]:
         assert set(check) >= {"name", "score", "max_score", "passed", "feedback", "hint", "seconds"}
 
-    stub = grade_cli_json(ROOT / "exercises", tmp_path, "--chapter", "6")
-    (exercise,) = stub["exercises"]
+    assert graded_stubs["report"]["score"] == 0.0
+    exercise = graded_stubs[STEM]
     assert exercise["score"] == 0.0
     assert all("not implemented" in c["feedback"] for c in exercise["checks"])
 

@@ -15,8 +15,7 @@ import pytest
 from course.grader import ch07_lr_decay as g
 from course.grader.compare import differences
 from course.grader.schedule_suite import ATOL, RTOL
-from course.release import strip_solutions
-from graderlib import ROOT, by_check, grade, run_cli, solution_text, write_variant
+from graderlib import by_check, grade, run_cli, solution_text, write_variant
 
 STEM = "ch07_lr_decay"
 
@@ -175,14 +174,13 @@ def test_solution_rejects_bad_arguments_with_clear_errors():
 # Through the grader
 
 
-def test_solution_scores_full_marks_and_the_stub_zero(tmp_path):
-    entry = grade(ROOT / "solutions" / f"{STEM}.py", STEM)
+def test_solution_scores_full_marks_and_the_stub_zero(graded_solutions, graded_stubs):
+    entry = graded_solutions[STEM]
     failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
     assert not failed and entry["score"] == pytest.approx(10.0)
     assert len(entry["checks"]) == 22
 
-    stub_text = strip_solutions(solution_text(STEM), f"{STEM}.py")
-    stub = grade(write_variant(tmp_path / "stub", STEM, text=stub_text), STEM)
+    stub = graded_stubs[STEM]
     assert stub["score"] == 0.0
     assert all(not c["passed"] for c in stub["checks"])
 
