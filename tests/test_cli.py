@@ -55,11 +55,22 @@ def test_missing_and_broken_files_are_reported_and_grading_exits_zero(tmp_path):
     (exercise,) = json.loads(out.read_text())["exercises"]
     assert exercise["status"] == "error" and "syntax error" in exercise["message"]
     assert "line 3" in exercise["message"]
-    # a missing class
-    (folder / "ch06_adam.py").write_text("import keras\n\nclass Adam(keras.optimizers.Optimizer):\n    pass\n")
+    # none of the classes: nothing to run
+    (folder / "ch06_adam.py").write_text("import keras\n")
     run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--seed", str(SEED))
     (exercise,) = json.loads(out.read_text())["exercises"]
-    assert exercise["status"] == "error" and "does not define AdamW, AdamL2" in exercise["message"]
+    assert exercise["status"] == "error"
+    assert "does not define Adam, AdamW, AdamL2" in exercise["message"]
+    # only Adam so far (and it is wrong): Adam's checks are graded, the others say what is missing
+    (folder / "ch06_adam.py").write_text(
+        "import keras\n\nclass Adam(keras.optimizers.Optimizer):\n    pass\n")
+    run_cli("grade", str(folder), "--chapter", "6", "--json", str(out), "--seed", str(SEED),
+            "--check", "adam.single_step", "--check", "adamw.single_step")
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["status"] == "graded" and "does not define AdamW, AdamL2" in exercise["message"]
+    adam, adamw = exercise["checks"]
+    assert adam["name"] == "adam.single_step" and "AdamW" not in adam["feedback"]
+    assert adamw["feedback"] == "AdamW is not defined in ch06_adam.py"
 
 
 def test_import_error_is_reported_with_its_line(tmp_path):

@@ -219,6 +219,9 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     if not found.ok:
         entry["status"] = "error" if found.status == "error" else "graded"
         return all_zero(found.status, found.message)
+    if found.missing:  # partial credit: a check that needs a missing name fails on its own
+        entry["message"] = (f"{path.name} does not define {', '.join(found.missing)} (the "
+                            f"exercise expects {', '.join(exercise.exports)}): their checks score 0")
 
     names = [c.name for c in exercise.checks]
     timeouts = {c.name: timeout * c.timeout_factor for c in exercise.checks}
@@ -257,6 +260,10 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         max_score = max_scores[check.name]
         if outcome.status == "error":
             text_error = _error_feedback(outcome.error or {})
+            absent = [n for n in found.missing if (outcome.error or {}).get("type") == "AttributeError"
+                      and f"'{n}'" in (outcome.error or {}).get("message", "")]
+            if absent:
+                text_error = f"{absent[0]} is not defined in {path.name}"
             mistake = mistake_from_error(check, f"{(outcome.error or {}).get('type')}: "
                                                 f"{(outcome.error or {}).get('message')}")
             hint = mistake.hint if mistake else None
