@@ -103,9 +103,10 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
         argv = [] if in_notebook() else sys.argv[1:]
     args = parser.parse_args(argv)
     if not in_notebook() and not sys.stdout.isatty():
-        # rich lays tables out for 80 columns when the output is a file or a pipe (a log, a test,
-        # `course run` with no terminal): the chapters' wider tables would break words in two
-        os.environ.setdefault("COLUMNS", "120")
+        # rich lays tables out for $COLUMNS, or 80, when the output is a file or a pipe (a log, a
+        # test, `course run` in CI): the chapters' wider tables would break words in two
+        columns = os.environ.get("COLUMNS", "")
+        os.environ["COLUMNS"] = str(max(int(columns) if columns.isdigit() else 0, 120))
     out = Path(args.out) if args.out else Path("out") / info.stem
     run = ChapterRun(number, info.stem, args.quick, out, args.mine, args.dataset)
     run.component, run.component_source = _load_component(info.stem, args.mine)
