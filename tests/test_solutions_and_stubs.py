@@ -1,0 +1,83 @@
+"""Both ways through the real ``course grade`` CLI, every chapter at once (as an instructor checks
+a release): the reference solutions score full marks on every check, the generated stubs zero.
+
+One file, so that with pytest-xdist a single worker pays for the two gradings while the other
+runs the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from course.catalog import CHAPTERS
+from graderlib import ROOT, grade_cli_json
+
+STEMS = [c.stem for c in CHAPTERS]
+
+# What each exercise must at least check (SPEC.md's check sets), by chapter.
+MIN_CHECKS = {"ch01_feature_scaling": 16, "ch02_batch_norm": 12, "ch03_mini_batch": 15,
+              "ch04_momentum": 15, "ch05_rmsprop": 14, "ch06_adam": 14, "ch07_lr_decay": 22}
+OPTIMIZER_CHECKS = ("interface", "config", "single_step", "trajectory", "schedule", "fit",
+                    "mixed_float16", "sparse_gradients", "jit_compile", "save_load",
+                    "mirrored_strategy")
+REQUIRED = {
+    "ch03_mini_batch": {f"sgd.{c}" for c in OPTIMIZER_CHECKS},
+    "ch04_momentum": {f"momentumsgd.{c}" for c in OPTIMIZER_CHECKS} | {"momentumsgd.nesterov",
+                                                                       "emamomentum.schedule"},
+    "ch05_rmsprop": {f"rmsprop.{c}" for c in OPTIMIZER_CHECKS} | {
+        "rmsprop.centered", "rmsprop.momentum", "rmsprop.centered_momentum"},
+    "ch06_adam": {f"adam.{c}" for c in OPTIMIZER_CHECKS} | {"adam.amsgrad", "adamw.trajectory",
+                                                           "adaml2.trajectory"},
+}
+
+
+def _by_stem(report: dict) -> dict:
+    return {e["name"]: e for e in report["exercises"]}
+
+
+@pytest.fixture(scope="module")
+def solutions(tmp_path_factory) -> dict:
+    return grade_cli_json(ROOT / "solutions", tmp_path_factory.mktemp("solutions"))
+
+
+@pytest.fixture(scope="module")
+def stubs(tmp_path_factory) -> dict:
+    return grade_cli_json(ROOT / "exercises", tmp_path_factory.mktemp("stubs"))
+
+
+def test_the_report_has_the_json_schema(solutions, stubs):
+    for report in (solutions, stubs):
+        assert set(report) >= {"schema", "submission", "seed", "backend", "devices", "score",
+                               "max_score", "exercises"}
+        assert report["schema"] == 1 and report["backend"] == "tensorflow"
+        assert report["devices"] in (["CPU"], ["GPU"])  # the GPU by default where there is one
+        assert [e["name"] for e in report["exercises"]] == STEMS
+        for exercise in report["exercises"]:
+            assert exercise["max_score"] == pytest.approx(10.0)
+            for check in exercise["checks"]:
+                assert set(check) >= {"name", "score", "max_score", "passed", "feedback", "hint",
+                                      "seconds"}
+    assert solutions["score"] == solutions["max_score"] == 70.0
+    assert stubs["score"] == 0.0
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_solution_scores_full_marks_on_every_check(stem, solutions):
+    entry = _by_stem(solutions)[stem]
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed
+    assert entry["score"] == pytest.approx(10.0) and entry["status"] == "graded"
+    names = {c["name"] for c in entry["checks"]}
+    assert len(names) >= MIN_CHECKS[stem]
+    assert REQUIRED.get(stem, set()) <= names, REQUIRED[stem] - names
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_generated_stub_scores_zero(stem, stubs):
+    entry = _by_stem(stubs)[stem]
+    assert entry["score"] == 0.0 and entry["status"] == "graded"
+    assert not any(c["passed"] for c in entry["checks"])
+    raised = [c for c in entry["checks"] if c["status"] == "error"]
+    assert all("not implemented" in c["feedback"] for c in raised), raised
+    # every check runs the student's code, so almost all of them meet the stub's raise
+    assert len(raised) >= len(entry["checks"]) - 1
