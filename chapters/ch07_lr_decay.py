@@ -207,7 +207,7 @@ class RateAtEpochStart(keras.callbacks.Callback):
         self.rates.append(float(np.asarray(self.model.optimizer.learning_rate)))
 
 
-def rates_at_epoch_starts(learning_rate, epochs=4, extra_callbacks=()):
+def rates_at_epoch_starts(learning_rate, epochs=3 if QUICK else 4, extra_callbacks=()):
     model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
     probe = RateAtEpochStart()
@@ -238,8 +238,10 @@ show_table("The rate at the start of each epoch of model.fit (45 steps per epoch
 # against numbers computed with PyTorch itself).
 
 # %%
-# 240 evenly spaced steps and every boundary: eager calls one by one cost about a millisecond each
-STEPS = np.unique(np.r_[np.linspace(0, 1999, 240).astype(int), 149, 150, 349, 350, 699, 700,
+# evenly spaced steps (240, 80 in a quick run) and every boundary: eager calls one by one cost
+# about a millisecond each
+STEPS = np.unique(np.r_[np.linspace(0, 1999, 80 if QUICK else 240).astype(int),
+                        149, 150, 349, 350, 699, 700,
                         199, 200, 1699, 1700, 538, 539, 540, 1799, 1800])
 builtins = keras.optimizers.schedules
 PAIRS = {
@@ -322,8 +324,9 @@ def load_data(name):
     if not np.issubdtype(np.asarray(y).dtype, np.integer):
         print(f"note: {name} is not a classification data set; using course_digits instead")
         return load_data("course_digits")
-    # --quick trains on half the digits; a large download (60000 mnist images) would be slow
-    cap = 720 if QUICK else 10000
+    # --quick trains on a quarter of the digits (every batch is a Python-level step, and each run
+    # pays for its epochs); a large download (60000 mnist images) would be slow
+    cap = 360 if QUICK else 10000
     x, y, x_val, y_val = x[:cap], y[:cap], x_val[:cap // 4], y_val[:cap // 4]
     x, x_val = course_data.as_vectors(x), course_data.as_vectors(x_val)
     mean, std = x.mean(axis=0), x.std(axis=0)
