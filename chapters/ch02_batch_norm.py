@@ -394,7 +394,9 @@ ch.claim("Batch normalization allows about 10x higher learning rates", measured,
 # 2, 4, 8 and 32, scored on the test set in inference mode.
 
 # %%
-BATCH_SIZES = (2, 8, 32) if QUICK else (2, 4, 8, 32)
+# every model costs seconds of tracing whatever its size: the quick run keeps the two batch
+# sizes the claim turns on, 2 (below the documents' threshold) and 8 (at it)
+BATCH_SIZES = (2, 8) if QUICK else (2, 4, 8, 32)
 SMALL_EPOCHS = 2 if QUICK else 5
 small_x, small_y = (DATA["x"][:256], DATA["y"][:256]) if QUICK else (DATA["x"], DATA["y"])
 NORMALIZERS = {"BatchNormalization": lambda: BatchNormalization(),
@@ -450,7 +452,7 @@ ch.claim("Batch normalization becomes unstable when mini-batches are smaller tha
          "(one document says below 4); GroupNorm or LayerNorm are the alternatives",
          f"BatchNormalization's test accuracy trails the better of {' / '.join(alternatives)} by "
          + ", ".join(f"{100 * gap[b]:.1f} points at batch {b}" for b in BATCH_SIZES),
-         bool(gap[2] > 0.05 and gap[2] > gap[8] > gap[32] - 0.02))
+         bool(gap[2] > 0.05 and gap[2] > gap[8] and (32 not in gap or gap[8] > gap[32] - 0.02)))
 
 # %% [markdown]
 # At batch size 2 every unit's batch variance comes from two numbers, and the moving averages
@@ -479,7 +481,7 @@ def predict_in_training_mode(model, x, batch_size):
 
 
 # one eager call per example for the batches of 1: a subset keeps the quick run short
-x_test, y_test = (DATA["x_test"][:120], DATA["y_test"][:120]) if QUICK else (DATA["x_test"], DATA["y_test"])
+x_test, y_test = (DATA["x_test"][:60], DATA["y_test"][:60]) if QUICK else (DATA["x_test"], DATA["y_test"])
 reference = np.asarray(trained_bn(x_test, training=False))
 bn_layer = next(l for l in trained_bn.layers if isinstance(l, BatchNormalization))
 moving_before = np.asarray(bn_layer.moving_mean).copy()
