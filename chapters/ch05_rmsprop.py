@@ -40,9 +40,6 @@ from course.chapter import implemented, setup
 ch = setup(5, "RMSProp")
 
 # %%
-import os
-import sys
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -53,9 +50,6 @@ from course import mixed_precision as mp
 from course.plotting import (BOWL, START, bowl_loss, figure, plot_curves, plot_trajectories,
                              run_on_bowl, steps_to_reach)
 
-if not sys.stdout.isatty():
-    # rich lays tables out for 80 columns when the output goes to a file or a pipe; ours need more
-    os.environ.setdefault("COLUMNS", "120")
 QUICK = ch.quick
 
 # %% [markdown]

@@ -38,8 +38,6 @@ ch = setup(6, "Adam")
 
 # %%
 import logging
-import os
-import sys
 import time
 
 import keras
@@ -57,9 +55,6 @@ from course import data as course_data
 from course import mixed_precision as mp
 from course.plotting import BOWL, figure, plot_curves, plot_trajectories, run_on_bowl
 
-if not sys.stdout.isatty():
-    # rich lays tables out for 80 columns when the output is a file or a pipe; ours need more
-    os.environ.setdefault("COLUMNS", "120")
 console = Console()
 QUICK = ch.quick
 

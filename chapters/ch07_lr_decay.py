@@ -43,8 +43,6 @@ ch = setup(7, "Learning-rate decay")
 
 # %%
 import math
-import os
-import sys
 
 import keras
 import numpy as np
@@ -58,9 +56,6 @@ from course import mixed_precision as mp
 from course.grader.ch07_lr_decay import one_cycle, reference
 from course.plotting import figure
 
-if not sys.stdout.isatty():
-    # rich lays tables out for 80 columns when the output is a file or a pipe; ours need more
-    os.environ.setdefault("COLUMNS", "120")
 console = Console()
 QUICK = ch.quick
 
