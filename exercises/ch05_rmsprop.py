@@ -20,6 +20,17 @@ Keras's form differs from the textbook ``lr * g / (sqrt(v) + epsilon)`` in where
 Inside the root it takes over once ``v`` is as small as ``epsilon``; outside, only once ``sqrt(v)``
 is — so the default 1e-7 inside acts roughly like 3e-4 outside. There is no bias correction: ``v``
 starts at 0, so the first step is about ``lr / sqrt(1 - rho)`` long (3.2 * lr at rho = 0.9).
+
+Sparse gradients. An ``Embedding`` layer's gradient arrives as ``tf.IndexedSlices``: one slice
+per lookup, so a row looked up twice in a batch has two slices, ``g1`` and ``g2``. The true
+gradient of that row is their sum. Keras's ops work slice by slice, so Keras's RMSprop squares each
+slice and adds the squares (``g1^2 + g2^2``), where the dense gradient would give
+``(g1 + g2)^2``. The grader accepts both readings: keras.ops on the slices as they come (Keras's
+numbers), or the gradient made dense first with ``ops.convert_to_tensor(gradient)`` (the same
+numbers as training on a dense gradient), because each is a defensible optimizer and the
+difference is a property of the framework, not of the algorithm. What it does not accept is a
+row's slices counting once: write the state with ``self.assign``/``assign_add``/``assign_sub``,
+which add up the slices of a row, never with a scatter *update*, which keeps one of them.
 """
 
 import keras

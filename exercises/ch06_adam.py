@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch06_adam.py by `course release`: fill in the 10 parts
+# This file is generated from solutions/ch06_adam.py by `course release`: fill in the 8 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 6 — Adam, AdamW and Adam with L2 (the coupled form).
 
@@ -18,6 +18,17 @@ Symbols used in the docstrings and in the code (per variable ``w`` with gradient
 The last two lines are Keras's form: the bias corrections are folded into the rate, so epsilon is
 the paper's "epsilon hat". The textbook form ``lr * m_hat / (sqrt(v_hat) + eps)`` gives the same
 numbers only with ``eps = epsilon / sqrt(1 - beta_2^t)``; with a large epsilon the two differ a lot.
+
+Sparse gradients. An ``Embedding`` layer's gradient arrives as ``tf.IndexedSlices``: one slice
+per lookup, so a row looked up twice in a batch has two slices, ``g1`` and ``g2``. The true
+gradient of that row is their sum. Keras's ops work slice by slice, so Keras's Adam squares each
+slice and adds the squares (``g1^2 + g2^2``), where the dense gradient would give
+``(g1 + g2)^2``. The grader accepts both readings: keras.ops on the slices as they come (Keras's
+numbers), or the gradient made dense first with ``ops.convert_to_tensor(gradient)`` (the same
+numbers as training on a dense gradient), because each is a defensible optimizer and the
+difference is a property of the framework, not of the algorithm. What it does not accept is a
+row's slices counting once: write the state with ``self.assign``/``assign_add``/``assign_sub``,
+which add up the slices of a row, never with a scatter *update*, which keeps one of them.
 """
 
 import keras
@@ -84,6 +95,14 @@ class AdamW(Adam):
 
     The decay never enters m or v, so every weight shrinks by the same fraction whatever its
     gradient history: that is what "decoupled" means.
+
+    Keras's base optimizer already knows this decay: every optimizer accepts ``weight_decay``,
+    and the base class applies ``w -= lr * weight_decay * w`` to each variable just before
+    ``update_step``, at the current (scheduled) rate, skipping the variables a user excluded
+    with ``optimizer.exclude_from_weight_decay(var_list=..., var_names=["bias", ...])``. So
+    AdamW is Adam with that decay switched on by default, as in Keras: written once, in the
+    base class, it works with every option a Keras user relies on (exclusions, gradient
+    accumulation, EMA, loss scaling, distribution).
     """
 
     def __init__(
@@ -96,15 +115,12 @@ class AdamW(Adam):
         amsgrad=False,
         **kwargs,
     ):
-        # TODO: keep the decay yourself (not in the base class's weight_decay, which would
-        # apply it a second time) and pass the rest on to Adam.
-        raise NotImplementedError("ch06_adam.py: your code here")
-
-    def update_step(self, gradient, variable, learning_rate):
-        """Shrink the variable by ``lr * weight_decay``, then take the Adam step."""
-        raise NotImplementedError("ch06_adam.py: your code here")
-
-    def get_config(self):
+        # TODO: pass weight_decay on to the base class with the rest (Adam's __init__ forwards
+        # **kwargs to it): it applies the decay before each update_step and honours
+        # exclude_from_weight_decay; get_config then includes weight_decay too. (Writing the
+        # decay in update_step yourself instead is possible, but then it must come first, be
+        # scaled by the rate, skip variables for which self._use_weight_decay(variable) is
+        # False, and weight_decay must not ALSO reach the base class, which would decay twice.)
         raise NotImplementedError("ch06_adam.py: your code here")
 
 
@@ -117,6 +133,10 @@ class AdamL2(Adam):
 
     The penalty goes through m and v, so the adaptive denominator rescales it: weights with a
     large gradient history are barely decayed. Compare with AdamW in the chapter.
+
+    The penalty applies to every variable the optimizer updates: ``exclude_from_weight_decay``
+    concerns the base class's decoupled ``weight_decay`` (which AdamL2 also accepts, like every
+    Keras optimizer), not this gradient term.
     """
 
     def __init__(

@@ -25,6 +25,21 @@ class Variant:
 
 
 ALPHA = "alpha = lr * ops.sqrt(1 - ops.power(beta_2, t)) / (1 - ops.power(beta_1, t))"
+ADAMW_TO_BASE = "            weight_decay=weight_decay,\n            **kwargs,\n        )\n"
+
+
+def hand_decay(body: str, then_adam: bool = True) -> tuple[tuple[str, str], ...]:
+    """AdamW with its decay written in update_step (not handed to the base class), ``body``
+    being that decay; Adam's step follows unless ``body`` takes it itself."""
+    step = "\n        super().update_step(gradient, variable, learning_rate)" if then_adam else ""
+    return ((ADAMW_TO_BASE,
+             "            **kwargs,\n        )\n        self.decay = weight_decay\n\n"
+             "    def update_step(self, gradient, variable, learning_rate):\n"
+             "        lr = ops.cast(learning_rate, variable.dtype)\n"
+             "        wd = ops.cast(self.decay, variable.dtype)\n"
+             f"        {body}{step}\n\n"
+             "    def get_config(self):\n"
+             "        return {**super().get_config(), \"weight_decay\": self.decay}\n"),)
 STEP = "self.assign_sub(variable, alpha * m / (ops.sqrt(v) + self.epsilon))"
 
 # The known mistakes of SPEC.md (and two more), each as a small edit of the solution.
@@ -48,21 +63,38 @@ VARIANTS = (
               "            self.assign_sub(variable, lr / (1 - ops.power(beta_1, t)) * m"
               " / (ops.sqrt(v_max) + self.epsilon))\n            return"),),
             "wrong", ("adam.amsgrad",), "RAW v"),
-    Variant("AdamW decay not scaled by the rate",
-            (("self.assign_sub(variable, variable * wd * lr)", "self.assign_sub(variable, variable * wd)"),),
+    Variant("AdamW decay not scaled by the rate", hand_decay("self.assign_sub(variable, variable * wd)"),
             "wrong", ("adamw.trajectory", "adamw.schedule"), "lr * weight_decay"),
     Variant("AdamW decay after the Adam step",
-            (("        self.assign_sub(variable, variable * wd * lr)\n"
-              "        super().update_step(gradient, variable, learning_rate)",
-              "        super().update_step(gradient, variable, learning_rate)\n"
-              "        self.assign_sub(variable, variable * wd * lr)"),),
+            hand_decay("super().update_step(gradient, variable, learning_rate)\n"
+                       "        self.assign_sub(variable, variable * wd * lr)", then_adam=False),
             "wrong", ("adamw.trajectory",), "first"),
     Variant("AdamW decay through the gradient",
-            (("        self.assign_sub(variable, variable * wd * lr)\n"
-              "        super().update_step(gradient, variable, learning_rate)",
-              "        super().update_step(ops.cast(gradient, variable.dtype) + wd * variable,"
-              " variable, learning_rate)"),),
+            hand_decay("super().update_step(ops.cast(gradient, variable.dtype) + wd * variable,"
+                       " variable, learning_rate)", then_adam=False),
             "wrong", ("adamw.trajectory",), "must not go through m and v"),
+    Variant("AdamW decay of excluded variables",
+            hand_decay("self.assign_sub(variable, variable * wd * lr)"),
+            "wrong", ("adamw.base_options",), "exclude_from_weight_decay"),
+    Variant("base options dropped", (("super().__init__(learning_rate=learning_rate, **kwargs)",
+                                      "super().__init__(learning_rate=learning_rate)"),),
+            "wrong", ("adam.base_options",), "**kwargs"),
+    Variant("duplicate lookups lost in a sparse gradient",
+            (("        g = ops.cast(gradient, variable.dtype)\n        t = ops.cast(",
+              "        if hasattr(gradient, \"indices\"):  # a scatter UPDATE: one slice per row wins\n"
+              "            gradient = ops.scatter_update(ops.zeros(variable.shape, variable.dtype),"
+              " ops.expand_dims(gradient.indices, -1), gradient.values)\n"
+              "        g = ops.cast(gradient, variable.dtype)\n        t = ops.cast("),),
+            "wrong", ("adam.sparse_gradients",), "looked up twice"),
+    Variant("AdamW decay written by hand, exclusions honoured",
+            hand_decay("if self._use_weight_decay(variable):\n"
+                       "            self.assign_sub(variable, variable * wd * lr)"),
+            "correct", ()),
+    Variant("sparse gradient made dense first",
+            (("        g = ops.cast(gradient, variable.dtype)\n        t = ops.cast(",
+              "        g = ops.cast(ops.convert_to_tensor(gradient), variable.dtype)\n"
+              "        t = ops.cast("),),
+            "correct", ()),
     Variant("AdamL2 with 2*l2*w",
             (("g = g + ops.cast(self.l2, variable.dtype) * variable",
               "g = g + 2 * ops.cast(self.l2, variable.dtype) * variable"),),
@@ -92,6 +124,15 @@ def test_known_mistake_loses_points_with_its_hint(variant, tmp_path):
         if variant.hint:
             assert checks[name]["hint"] and variant.hint in checks[name]["hint"], checks[name]
     assert entry["score"] < entry["max_score"]
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.expected == "correct"],
+                         ids=lambda v: v.name)
+def test_correct_variant_scores_full_marks(variant, tmp_path):
+    path = write_variant(tmp_path, STEM, variant.replacements)
+    entry = grade(path, STEM)
+    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
+    assert not failed and entry["score"] == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize("filename", CORRECT_FILES)

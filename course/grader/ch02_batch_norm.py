@@ -322,7 +322,7 @@ HINTS = {
 
 def _mistake(variant: str, outputs) -> Mistake:
     name, hint = HINTS[variant]
-    return Mistake(name, hint, outputs=outputs)
+    return Mistake(name, hint, outputs=outputs, id=variant)
 
 
 def _training_model(variant):

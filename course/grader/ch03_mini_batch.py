@@ -246,7 +246,7 @@ def _fail(feedback: str, mistake: Mistake | None = None) -> Verdict:
     if mistake is None:
         return Verdict(False, feedback)
     return Verdict(False, f"this looks like a known mistake ({mistake.name}). {feedback}",
-                   hint=mistake.hint)
+                   hint=mistake.hint, mistake=mistake, detail=feedback)
 
 
 def _once_per_epoch(epoch: _Epoch, build: dict, where: str) -> Verdict | None:

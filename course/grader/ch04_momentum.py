@@ -152,7 +152,7 @@ EXERCISE = Exercise(
     chapter=4,
     stem="ch04_momentum",
     exports=("MomentumSGD", "EMAMomentum"),
-    checks=tuple(optimizer_checks(MOMENTUM) + optimizer_checks(EMA, full=False)),
+    checks=tuple(optimizer_checks(MOMENTUM) + optimizer_checks(EMA)),
     reference="course.grader.ch04_momentum.reference",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"MomentumSGD": "optimizer", "EMAMomentum": "optimizer"},

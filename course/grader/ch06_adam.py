@@ -23,12 +23,12 @@ def adam_update(state, w, g, lr, t, hp, variant=None):
     b1, b2, eps = hp["beta_1"], hp["beta_2"], hp["epsilon"]
     wd = hp.get("weight_decay", 0.0)
     l2 = hp.get("l2", 0.0)
+    # the right decay, w -= lr * wd * w before the step, is the base class's (``simulate``'s);
+    # these variants replace it with one of their own
     if wd and variant == "decay_unscaled":
         w = w - wd * w
     elif wd and variant == "decay_in_gradient":
         g = g + wd * w
-    elif wd and variant != "decay_after_step":
-        w = w - lr * wd * w
     if l2 and variant == "l2_decoupled":
         w = w - lr * l2 * w
     elif l2:
@@ -39,26 +39,17 @@ def adam_update(state, w, g, lr, t, hp, variant=None):
     v = v + (g * g - v) * (1 - b2)
     state["m"], state["v"] = m, v
     step = t - 1 if variant == "t_from_zero" else t
+    c1, c2 = 1 - b1**step, 1 - b2**step
+    if hp.get("amsgrad"):  # the running maximum replaces v in the step below
+        corrected = variant == "amsgrad_corrected"
+        state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(w)), v / c2 if corrected else v)
+        v = state["v_max"] * c2 if corrected else state["v_max"]
     if variant == "no_bias_correction":
         update = lr * m / (np.sqrt(v) + eps)
-    elif variant in ("textbook_epsilon", "t_from_zero"):
-        m_hat, v_hat = m / (1 - b1**step), v / (1 - b2**step)
-        if variant == "t_from_zero":
-            update = lr * np.sqrt(1 - b2**step) / (1 - b1**step) * m / (np.sqrt(v) + eps)
-        else:
-            update = lr * m_hat / (np.sqrt(v_hat) + eps)
-    else:
-        alpha = lr * np.sqrt(1 - b2**step) / (1 - b1**step)
-        if hp.get("amsgrad"):
-            if variant == "amsgrad_corrected":
-                v_hat = v / (1 - b2**step)
-                state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(w)), v_hat)
-                update = lr * (m / (1 - b1**step)) / (np.sqrt(state["v_max"]) + eps)
-            else:
-                state["v_max"] = np.maximum(state.get("v_max", np.zeros_like(w)), v)
-                update = alpha * m / (np.sqrt(state["v_max"]) + eps)
-        else:
-            update = alpha * m / (np.sqrt(v) + eps)
+    elif variant in ("textbook_epsilon", "amsgrad_corrected"):
+        update = lr * (m / c1) / (np.sqrt(v / c2) + eps)
+    else:  # Keras's form (t_from_zero: with the wrong t)
+        update = lr * np.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
     w = w - update
     if wd and variant == "decay_after_step":
         w = w - lr * wd * w
@@ -123,7 +114,8 @@ ADAMW = OptimizerSpec(
          "AdamW's decay must not go through m and v: subtract lr * weight_decay * w from the "
          "weights directly instead of adding weight_decay * w to the gradient."),
     ), error_mistakes=(SHARED_SLOT_ERROR,),
-    options=(("amsgrad", {"amsgrad": True}),), lr_range=(0.05, 0.2))
+    options=(("amsgrad", {"amsgrad": True}),), lr_range=(0.05, 0.2),
+    replaces_decay=("decay_unscaled", "decay_after_step", "decay_in_gradient"))
 
 
 def _adaml2_hparams(rng):
@@ -173,8 +165,7 @@ EXERCISE = Exercise(
     chapter=6,
     stem="ch06_adam",
     exports=("Adam", "AdamW", "AdamL2"),
-    checks=tuple(optimizer_checks(ADAM) + optimizer_checks(ADAMW, full=False)
-                 + optimizer_checks(ADAML2, full=False)),
+    checks=tuple(optimizer_checks(ADAM) + optimizer_checks(ADAMW) + optimizer_checks(ADAML2)),
     reference="course.grader.ch06_adam.reference",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"Adam": "optimizer", "AdamW": "optimizer", "AdamL2": "optimizer"},

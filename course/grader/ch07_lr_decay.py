@@ -586,7 +586,7 @@ def _parent_judged(name: str, expected, variants=(), rtol: float = 1e-4, atol: f
     With ``observed`` the student's own recorded run is passed to the model as
     ``inputs["observed"]`` (the real-fit check, whose losses only that run knows).
     """
-    mistakes = tuple(Mistake(label, hint, outputs=lambda i, _v=variant: expected(i, _v))
+    mistakes = tuple(Mistake(label, hint, outputs=lambda i, _v=variant: expected(i, _v), id=variant)
                      for variant, label, hint in variants)
 
     def judge(student, reference, inputs):

@@ -122,5 +122,5 @@ def default_judge(check: Check, student: dict, reference: dict, inputs: dict) ->
     mistake = matching_mistake(check, student, reference, inputs)
     if mistake:
         return Verdict(False, f"your numbers match a known mistake ({mistake.name}). {feedback}",
-                       hint=mistake.hint)
-    return Verdict(False, feedback)
+                       hint=mistake.hint, mistake=mistake, detail=diffs[0])
+    return Verdict(False, feedback, detail=diffs[0])

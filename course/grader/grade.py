@@ -16,7 +16,7 @@ from pathlib import Path
 from course.catalog import CHAPTERS, chapter as find_chapter
 from course.grader import runner, static
 from course.grader.compare import default_judge, mistake_from_error
-from course.grader.spec import Exercise, Verdict
+from course.grader.spec import Exercise, Mistake, Verdict
 
 POINTS_PER_EXERCISE = 10.0
 SCHEMA = 1
@@ -144,10 +144,12 @@ _DEFAULT_CACHE = ReferenceCache()
 
 
 def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: str, seconds: float,
-                 feedback: str = "", hint: str | None = None) -> dict:
+                 feedback: str = "", hint: str | None = None, mistake: Mistake | None = None,
+                 detail: str = "") -> dict:
     if verdict is not None:
         credit = verdict.credit if verdict.credit is not None else (1.0 if verdict.passed else 0.0)
-        feedback, hint = verdict.feedback, verdict.hint
+        feedback, hint, mistake = verdict.feedback, verdict.hint, verdict.mistake
+        detail = verdict.detail
         passed = verdict.passed
         status = "passed" if passed else "failed"
     else:
@@ -155,7 +157,28 @@ def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: st
     return {"name": check.name, "description": check.description,
             "score": round(max_score * credit, 4), "max_score": round(max_score, 4),
             "passed": passed, "status": status, "feedback": feedback, "hint": hint,
+            "mistake": mistake.as_data() if mistake else None, "detail": detail or feedback,
             "seconds": round(seconds, 2)}
+
+
+def mistake_summary(checks: list[dict], exports: tuple[str, ...] = ()) -> list[dict]:
+    """The known mistakes behind an exercise's failed checks, most checks first: each with its
+    id, name, hint (to be given once, not per check), the checks it explains and the exercise's
+    components those checks belong to (a check ``adamw.fit`` belongs to ``AdamW``)."""
+    by_prefix = {name.lower(): name for name in exports}
+    found: dict[str, dict] = {}
+    for check in checks:
+        mistake = check.get("mistake")
+        if not mistake or check["passed"]:
+            continue
+        row = found.setdefault(mistake["id"], {**mistake, "hint": check.get("hint"), "checks": [],
+                                               "components": []})
+        row["checks"].append(check["name"])
+        prefix = check["name"].split(".", 1)[0]
+        component = by_prefix.get(prefix, prefix)
+        if component not in row["components"]:
+            row["components"].append(component)
+    return sorted(found.values(), key=lambda m: -len(m["checks"]))
 
 
 def _error_feedback(error: dict) -> str:
@@ -198,7 +221,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         exercise = dataclasses.replace(exercise, checks=tuple(c for c in exercise.checks if c.name in only))
     entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
              "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 2),
-             "status": "graded", "message": "", "checks": []}
+             "status": "graded", "message": "", "checks": [], "mistakes": []}
     started = time.monotonic()
 
     def all_zero(status: str, feedback: str, hint: str | None = None) -> dict:
@@ -267,11 +290,12 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             mistake = mistake_from_error(check, f"{(outcome.error or {}).get('type')}: "
                                                 f"{(outcome.error or {}).get('message')}")
             hint = mistake.hint if mistake else None
+            detail = text_error
             if mistake:
                 text_error = f"{text_error} — this looks like a known mistake ({mistake.name})"
             entry["checks"].append(_check_entry(check, max_score, None, status="error",
                                                 seconds=outcome.seconds, feedback=text_error,
-                                                hint=hint))
+                                                hint=hint, mistake=mistake, detail=detail))
             continue
         if outcome.status != "ok":
             entry["checks"].append(_check_entry(check, max_score, None, status=outcome.status,
@@ -297,6 +321,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         except Exception as exc:  # noqa: BLE001 - a malformed result is the student's failure
             verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
         entry["checks"].append(_check_entry(check, max_score, verdict, status="", seconds=outcome.seconds))
+    entry["mistakes"] = mistake_summary(entry["checks"], exercise.exports)
     # from the unrounded shares, so that full marks add up to exactly 10
     entry["score"] = round(sum(max_scores[c["name"]] * (c["score"] / c["max_score"])
                                for c in entry["checks"] if c["max_score"]), 4)

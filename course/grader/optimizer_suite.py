@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from course.grader.spec import Check, Mistake
+from course.grader.compare import differences
+from course.grader.spec import Check, Mistake, Verdict
 
 # --------------------------------------------------------------------------------------------
 # Problems: variables, a quadratic-plus-noise gradient, and an optional learning-rate schedule.
@@ -76,11 +77,28 @@ def optimizer_kwargs(inputs: dict) -> dict:
 Update = Callable[..., np.ndarray]
 
 
+def clip_by_norm(g: np.ndarray, clipnorm: float) -> np.ndarray:
+    """Keras's per-variable ``clipnorm``: g * clipnorm / max(||g||, clipnorm)."""
+    return g * clipnorm / max(float(np.sqrt(np.sum(g * g))), clipnorm)
+
+
 def simulate(inputs: dict, update: Update, variant: str | None = None,
-             shared_state: bool = False) -> dict:
-    """Replay a trajectory in float64 NumPy with ``update(state, w, g, lr, t, hp, variant)``."""
+             shared_state: bool = False, replaces_decay: tuple[str, ...] = ()) -> dict:
+    """Replay a trajectory in float64 NumPy with ``update(state, w, g, lr, t, hp, variant)``.
+
+    The base class's share of a step is modelled here, in Keras's order, for every optimizer:
+    ``clipnorm``, then the decoupled weight decay ``w -= lr * weight_decay * w`` for each
+    variable not excluded (``inputs["excluded"]``: indices), then ``update``. The variants in
+    ``replaces_decay`` apply a decay of their own inside ``update`` instead; ``decays_excluded``
+    decays the excluded variables too; ``base_options_ignored`` neither clips nor decays.
+    """
     hp = {k: float(np.float32(v)) if isinstance(v, float) else v
           for k, v in inputs["kwargs"].items()}
+    ignored = variant == "base_options_ignored"
+    wd = 0.0 if ignored else (hp.get("weight_decay") or 0.0)
+    clipnorm = None if ignored else hp.get("clipnorm")
+    excluded = set() if variant == "decays_excluded" else set(inputs.get("excluded", ()))
+    own_decay = variant in replaces_decay
     ws = [w.astype(np.float64) for w in inputs["w0"]]
     shared: dict = {}
     states = [shared if shared_state else {} for _ in ws]
@@ -89,8 +107,15 @@ def simulate(inputs: dict, update: Update, variant: str | None = None,
         for step in range(inputs["steps"]):
             lr = learning_rate_at(inputs, step)
             for i, w in enumerate(ws):
-                g = inputs["curvature"][i] * w.astype(np.float32) + inputs["noise"][step][i]
-                ws[i] = update(states[i], w, g.astype(np.float64), lr, step + 1, hp, variant)
+                g = (inputs["curvature"][i] * w.astype(np.float32)
+                     + inputs["noise"][step][i]).astype(np.float64)
+                if clipnorm:
+                    g = clip_by_norm(g, clipnorm)
+                decays = wd and i not in excluded
+                if decays and not own_decay:
+                    w = w - lr * wd * w
+                hp_i = hp if decays else {**hp, "weight_decay": 0.0}
+                ws[i] = update(states[i], w, g, lr, step + 1, hp_i, variant)
                 out[i].append(ws[i])
     return {f"w{i}_trajectory": np.stack(traj) for i, traj in enumerate(out)}
 
@@ -101,6 +126,10 @@ def run_trajectory(cls_name: str):
 
         optimizer = getattr(impl, cls_name)(**optimizer_kwargs(inputs))
         variables = [keras.Variable(w, name=f"w{i}") for i, w in enumerate(inputs["w0"])]
+        if "exclude" in inputs:  # one variable by name, the others by the variables themselves
+            optimizer.exclude_from_weight_decay(
+                var_list=[variables[i] for i in inputs["exclude"]["var_list"]],
+                var_names=inputs["exclude"]["var_names"])
         out = [[] for _ in variables]
         for step in range(inputs["steps"]):
             grads = [keras.ops.convert_to_tensor(
@@ -119,24 +148,32 @@ def run_trajectory(cls_name: str):
 
 
 def draw_fit_data(rng: np.random.Generator, n: int = 64, features: int = 5, hidden: int = 8) -> dict:
+    """A regression problem and a model's starting weights: a tanh layer of ``hidden`` units and
+    a linear output, or (``hidden=0``) the linear output alone, whose two variables (a matrix
+    and a vector) are all an optimizer's graph-mode checks need and trace in half the time."""
     x = rng.normal(size=(n, features)).astype(np.float32)
     true_w = rng.normal(size=(features, 1)).astype(np.float32)
     y = (np.tanh(x @ true_w) + 0.1 * rng.normal(size=(n, 1))).astype(np.float32)
-    weights = [rng.normal(0, 0.5, size=(features, hidden)).astype(np.float32),
-               np.zeros(hidden, np.float32),
-               rng.normal(0, 0.5, size=(hidden, 1)).astype(np.float32),
-               np.zeros(1, np.float32)]
+    if hidden:
+        weights = [rng.normal(0, 0.5, size=(features, hidden)).astype(np.float32),
+                   np.zeros(hidden, np.float32),
+                   rng.normal(0, 0.5, size=(hidden, 1)).astype(np.float32),
+                   np.zeros(1, np.float32)]
+    else:
+        weights = [rng.normal(0, 0.5, size=(features, 1)).astype(np.float32),
+                   rng.normal(0, 0.5, size=(1,)).astype(np.float32)]
     return {"x": x, "y": y, "weights": weights}
 
 
 def build_model(inputs: dict):
     import keras
 
-    x = inputs["x"]
-    model = keras.Sequential([keras.Input((x.shape[1],)),
-                              keras.layers.Dense(inputs["weights"][0].shape[1], activation="tanh"),
-                              keras.layers.Dense(1)])
-    model.set_weights(inputs["weights"])
+    x, weights = inputs["x"], inputs["weights"]
+    layers = [keras.layers.Dense(1)]
+    if len(weights) == 4:
+        layers.insert(0, keras.layers.Dense(weights[0].shape[1], activation="tanh"))
+    model = keras.Sequential([keras.Input((x.shape[1],)), *layers])
+    model.set_weights(weights)
     return model
 
 
@@ -209,40 +246,106 @@ def run_save_load(cls_name: str):
 
 
 def run_sparse(cls_name: str, steps: int = 5):
+    """An Embedding trained for a few steps on its sparse gradients (``tf.IndexedSlices``, one
+    slice per lookup), and again from the same start with each gradient made dense first."""
+
     def run(impl, inputs, ctx):
         import keras
         import tensorflow as tf
 
         table = inputs["table"]
-        layer = keras.layers.Embedding(table.shape[0], table.shape[1])
-        layer.build((None,))
-        layer.embeddings.assign(table)
-        optimizer = getattr(impl, cls_name)(**optimizer_kwargs(inputs))
-        sparse_seen, out = [], []
-        for t in range(steps):
-            ids = tf.constant(inputs["ids"][t])
-            with tf.GradientTape() as tape:
-                rows = layer(ids)
-                loss = tf.reduce_sum(rows * inputs["targets"][t]) + 0.5 * tf.reduce_sum(rows**2)
-            grads = tape.gradient(loss, [layer.embeddings])
-            sparse_seen.append(isinstance(grads[0], tf.IndexedSlices))
-            optimizer.apply_gradients(zip(grads, [layer.embeddings]))
-            out.append(np.array(layer.embeddings.numpy()))
-        return {"table_trajectory": np.stack(out), "gradients_were_sparse": all(sparse_seen)}
+        out, sparse_seen = {}, []
+        for key, densify in (("table_trajectory", False), ("table_trajectory_dense", True)):
+            layer = keras.layers.Embedding(table.shape[0], table.shape[1])
+            layer.build((None,))
+            layer.embeddings.assign(table)
+            optimizer = getattr(impl, cls_name)(**optimizer_kwargs(inputs))
+            trajectory = []
+            for t in range(steps):
+                ids = tf.constant(inputs["ids"][t])
+                with tf.GradientTape() as tape:
+                    rows = layer(ids)
+                    loss = (tf.reduce_sum(rows * inputs["targets"][t])
+                            + 0.5 * tf.reduce_sum(rows**2))
+                grads = tape.gradient(loss, [layer.embeddings])
+                if densify:
+                    grads = [tf.convert_to_tensor(grads[0])]
+                else:
+                    sparse_seen.append(isinstance(grads[0], tf.IndexedSlices))
+                optimizer.apply_gradients(zip(grads, [layer.embeddings]))
+                trajectory.append(np.array(layer.embeddings.numpy()))
+            out[key] = np.stack(trajectory)
+        out["gradients_were_sparse"] = all(sparse_seen)
+        return out
 
     return run
 
 
 def draw_sparse(rng: np.random.Generator, kwargs: dict, steps: int = 5) -> dict:
     vocab, dim = int(rng.integers(6, 10)), int(rng.integers(2, 5))
-    # No row twice in one step: an Embedding's gradient then holds one slice per lookup, and
-    # Keras's ops square each slice before the scatter sums them, which is not the square of the
-    # summed (dense) gradient; a correct update that densifies the gradient would be failed.
-    ids = [rng.choice(vocab - 2, size=int(rng.integers(3, 5)), replace=False).astype(np.int32)
-           for _ in range(steps)]  # the last two rows are never looked up
+    # Rows looked up twice in one step, as in any Embedding batch: the gradient then holds a
+    # slice per lookup, and the two readings of it (below) differ for an optimizer that squares
+    # the gradient. The last two rows are never looked up.
+    ids = []
+    for _ in range(steps):
+        step = rng.choice(vocab - 2, size=int(rng.integers(4, 7)), replace=True)
+        step[-1] = step[0]  # at least one row twice
+        ids.append(rng.permutation(step).astype(np.int32))
     targets = [rng.normal(size=(len(i), dim)).astype(np.float32) for i in ids]
     return {"kwargs": kwargs, "table": rng.normal(size=(vocab, dim)).astype(np.float32),
             "ids": ids, "targets": targets}
+
+
+DUPLICATE_LOOKUPS = Mistake(
+    "a row looked up twice in a step counted once",
+    "an Embedding's gradient holds one slice per lookup, and a row looked up twice has two "
+    "slices that must both count. Write state and variables only with self.assign / assign_add "
+    "/ assign_sub (they scatter-ADD the slices) and use keras.ops on the gradient, or make it "
+    "dense first with keras.ops.convert_to_tensor(gradient).", id="duplicate_lookups_lost")
+
+
+def sparse_judge(student: dict, reference: dict, inputs: dict, rtol: float = 1e-5,
+                 atol: float = 1e-6) -> Verdict:
+    """Either reading of a sparse gradient passes (the exercise docstrings say why):
+
+    - Keras's: keras.ops work on the slices, so an optimizer that squares the gradient adds up
+      the squares of a row's slices (``g1^2 + g2^2``);
+    - the dense gradient's: the slices summed first (``(g1 + g2)^2``), as PyTorch's sparse Adam
+      does and as the same model would compute with a dense gradient.
+    """
+    flag = differences(student, reference, rtol, atol, ["gradients_were_sparse"])
+    if flag:
+        return Verdict(False, f"{flag[0]} (the check needs the Embedding's sparse gradients)")
+    with np.errstate(all="ignore"):
+        dense = differences(student, reference, rtol, atol, ["table_trajectory_dense"])
+        if dense:
+            return Verdict(False, f"with a dense gradient: {dense[0]}", detail=dense[0])
+        as_keras = differences(student, reference, rtol, atol, ["table_trajectory"])
+        readings_agree = not differences({"table_trajectory": reference["table_trajectory"]},
+                                         {"table_trajectory": reference["table_trajectory_dense"]},
+                                         rtol, atol)
+        if not as_keras:
+            return Verdict(True, "matches the reference" if readings_agree else
+                           "matches Keras on sparse gradients (each slice squared on its own)")
+        as_dense = differences({"table_trajectory": student.get("table_trajectory")},
+                               {"table_trajectory": reference["table_trajectory_dense"]},
+                               rtol, atol)
+        if not as_dense:
+            return Verdict(True, "matches the update of the dense gradient (the slices of a row "
+                                 "looked up twice summed before squaring), which the course accepts")
+        mine = np.asarray(student.get("table_trajectory"), dtype=np.float64)
+        theirs = np.asarray(reference["table_trajectory"], dtype=np.float64)
+        twice = {int(i) for ids in inputs["ids"] for i, n in zip(*np.unique(ids, return_counts=True))
+                 if n > 1}
+        if mine.shape == theirs.shape:
+            bad = ~np.isclose(mine, theirs, rtol=rtol, atol=atol)
+            rows = {int(r) for r in np.argwhere(bad.any(axis=(0, 2)))[:, 0]}
+            if rows and rows <= twice:
+                return Verdict(False, f"only rows looked up twice in a step differ ({sorted(rows)}): "
+                                      f"{as_keras[0]}", hint=DUPLICATE_LOOKUPS.hint,
+                               mistake=DUPLICATE_LOOKUPS, detail=as_keras[0])
+        return Verdict(False, f"{as_keras[0]} (nor does it match the dense gradient's update)",
+                       detail=as_keras[0])
 
 
 def run_interface(cls_name: str, default_keys: tuple[str, ...]):
@@ -317,6 +420,9 @@ class OptimizerSpec:
     # function of the check's rng, to draw an option's value (e.g. a momentum) per seed
     options: tuple[tuple[str, dict | Callable[[np.random.Generator], dict]], ...] = ()
     lr_range: tuple[float, float] = (0.01, 0.1)
+    # variants whose ``update`` applies a (wrong) weight decay of its own instead of the base
+    # class's, e.g. AdamW's decay added to the gradient
+    replaces_decay: tuple[str, ...] = ()
 
 
 def _mistakes(spec: OptimizerSpec, shared: bool = False) -> tuple[Mistake, ...]:
@@ -328,10 +434,58 @@ def _mistakes(spec: OptimizerSpec, shared: bool = False) -> tuple[Mistake, ...]:
         def outputs(inputs, _variant=variant):
             return simulate(inputs, spec.update,
                             variant=None if _variant == "shared_slot" else _variant,
-                            shared_state=_variant == "shared_slot")
+                            shared_state=_variant == "shared_slot",
+                            replaces_decay=spec.replaces_decay)
 
-        made.append(Mistake(name, hint, outputs=outputs))
+        made.append(Mistake(name, hint, outputs=outputs, id=variant))
     return tuple(made) + spec.error_mistakes
+
+
+# What every optimizer inherits from keras.optimizers.Optimizer and a subclass can lose.
+BASE_MISTAKES = (
+    ("decays_excluded", "weight decay applied to excluded variables",
+     "variables excluded with optimizer.exclude_from_weight_decay(var_list=..., var_names=...) "
+     "must not be decayed. Hand weight_decay to the base class (super().__init__(weight_decay="
+     "...)), which skips them; a decay written in update_step must skip every variable for "
+     "which self._use_weight_decay(variable) is False."),
+    ("base_options_ignored", "the base class's options (weight_decay, clipnorm) ignored",
+     "pass **kwargs on to super().__init__(...): weight_decay, clipnorm, clipvalue, "
+     "global_clipnorm, use_ema, gradient_accumulation_steps and loss_scale_factor are the base "
+     "class's, and it applies them around update_step for you."),
+)
+UNKNOWN_KEYWORD = Mistake(
+    "the base class's keyword arguments refused",
+    "accept **kwargs in __init__ and pass them on to super().__init__(...): weight_decay, "
+    "clipnorm, name, ... belong to the base class.",
+    error=r"unexpected keyword argument", id="kwargs_not_forwarded")
+
+
+def _base_mistakes(spec: OptimizerSpec) -> tuple[Mistake, ...]:
+    made = []
+    for variant, name, hint in BASE_MISTAKES:
+        def outputs(inputs, _variant=variant):
+            return simulate(inputs, spec.update, variant=_variant,
+                            replaces_decay=spec.replaces_decay)
+
+        made.append(Mistake(name, hint, outputs=outputs, id=variant))
+    return tuple(made) + (UNKNOWN_KEYWORD,)
+
+
+def _base_options_inputs(draw):
+    """A trajectory with the base class's weight decay (one variable excluded by name, one by
+    the variable itself, one decayed) and per-variable gradient clipping."""
+
+    def inputs(rng):
+        out = draw_problem(rng, shapes=[(3,), (2, 3), (4,)])
+        kwargs = draw(rng)
+        kwargs.setdefault("weight_decay", float(rng.uniform(0.2, 0.5)))
+        kwargs["clipnorm"] = float(rng.uniform(0.5, 1.5))  # below the gradients' norms
+        order = rng.permutation(3)
+        out.update(kwargs=kwargs, excluded=[int(order[0]), int(order[1])],
+                   exclude={"var_names": [f"w{int(order[0])}"], "var_list": [int(order[1])]})
+        return out
+
+    return inputs
 
 
 def _with_lr(spec: OptimizerSpec, extra: dict | None = None):
@@ -344,8 +498,10 @@ def _with_lr(spec: OptimizerSpec, extra: dict | None = None):
     return draw
 
 
-def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
-    """The SPEC.md optimizer check set for one class (``full=False``: the numerical core only)."""
+def optimizer_checks(spec: OptimizerSpec) -> list[Check]:
+    """Every check an optimizer class gets: interface, config, single step, trajectory, slots,
+    schedule, each option, the base class's options, model.fit, mixed_float16, sparse gradients,
+    jit_compile, .keras save/load and MirroredStrategy."""
     p = spec.cls_name.lower()
     draw = _with_lr(spec)
     mistakes = _mistakes(spec)
@@ -385,10 +541,10 @@ def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
 
         checks.append(Check(f"{p}.{option}", run_trajectory(spec.cls_name), inputs=option_inputs,
                             description=f"the {option} option over 20+ steps", mistakes=mistakes))
-    if not full:
-        checks.append(Check(f"{p}.fit", run_fit(spec.cls_name), inputs=_fit_inputs(draw),
-                            description="model.fit losses and weights"))
-        return checks
+    checks.append(Check(f"{p}.base_options", run_trajectory(spec.cls_name),
+                        inputs=_base_options_inputs(draw), mistakes=_base_mistakes(spec) + mistakes,
+                        description="the base class's weight_decay with exclude_from_weight_decay, "
+                                    "and clipnorm"))
 
     fit_inputs = _fit_inputs(draw)
     checks += [
@@ -398,7 +554,8 @@ def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
               inputs=fit_inputs, rtol=2e-3, atol=2e-3,
               description="mixed_float16: compile() wraps it in a LossScaleOptimizer; float32 variables"),
         Check(f"{p}.sparse_gradients", run_sparse(spec.cls_name),
-              inputs=lambda rng: draw_sparse(rng, draw(rng)), mistakes=(),
+              inputs=lambda rng: draw_sparse(rng, draw(rng)), mistakes=(DUPLICATE_LOOKUPS,),
+              judge=sparse_judge,
               description="an Embedding's IndexedSlices gradients over 5 steps"),
         Check(f"{p}.jit_compile", run_fit(spec.cls_name, jit_compile=True), inputs=fit_inputs,
               description="model.fit with jit_compile=True (XLA)", timeout_factor=2.0),
@@ -413,7 +570,7 @@ def optimizer_checks(spec: OptimizerSpec, *, full: bool = True) -> list[Check]:
 
 def _fit_inputs(draw):
     def inputs(rng):
-        out = draw_fit_data(rng)
+        out = draw_fit_data(rng, hidden=0)
         out["kwargs"] = draw(rng)
         return out
     return inputs

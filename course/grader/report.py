@@ -36,13 +36,36 @@ def write_json(report: dict, path: str | os.PathLike) -> None:
     write_atomic(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
 
 
+def mistake_lines(exercise: dict) -> list[tuple[str, str | None]]:
+    """Each known mistake behind an exercise's failures, as (the sentence, its hint), once."""
+    total = len(exercise["checks"])
+    return [(f"{', '.join(m.get('components') or [exercise['name']])}: your numbers match a known "
+             f"mistake, {m['name']}, in {len(m['checks'])} of {total} checks "
+             f"({', '.join(m['checks'])})", m.get("hint"))
+            for m in exercise.get("mistakes") or []]
+
+
+def short_feedback(check: dict, limit: int = 160) -> str:
+    """A check's feedback for a table row: where its known mistake is summarised above, its name
+    and the first difference only (the full text stays in the JSON report)."""
+    if check.get("mistake"):
+        text = f"= {check['mistake']['name']}: {check.get('detail') or check['feedback']}"
+    else:
+        text = check["feedback"] or ""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def gradescope_results(report: dict) -> dict:
-    """Gradescope's results.json: one test per check, the seed in the top-level output."""
+    """Gradescope's results.json: one test per check, the seed and the known mistakes (each hint
+    once) in the top-level output."""
     tests = []
+    summary = []
     for exercise in report["exercises"]:
+        for sentence, hint in mistake_lines(exercise):
+            summary.append(f"{sentence}." + (f"\n  Hint: {hint}" if hint else ""))
         for check in exercise["checks"]:
-            output = check["feedback"] or ""
-            if check.get("hint"):
+            output = short_feedback(check, limit=600)
+            if check.get("hint") and not check.get("mistake"):
                 output += f"\nHint: {check['hint']}"
             tests.append({
                 "name": f"{exercise['name']}: {check['name']}",
@@ -52,11 +75,14 @@ def gradescope_results(report: dict) -> dict:
                 "output": output,
                 "visibility": "visible",
             })
+    output = (f"Graded with seed {report['seed']} on {', '.join(report['devices'])} "
+              f"({report['backend']}).")
+    if summary:
+        output += "\n\nWhat explains the failed checks:\n" + "\n".join(summary)
     return {
         "score": report["score"],
         "execution_time": report.get("seconds", 0.0),
-        "output": f"Graded with seed {report['seed']} on {', '.join(report['devices'])} "
-                  f"({report['backend']}).",
+        "output": output,
         "visibility": "visible",
         "tests": tests,
     }
@@ -79,16 +105,24 @@ def print_report(report: dict, console: Console | None = None, verbose: bool = F
                       exercise["status"], exercise.get("message", ""))
         if exercise["status"] == "missing":
             continue
+        for sentence, hint in mistake_lines(exercise):
+            table.add_row(Text("  known mistake", style="red"), "", "",
+                          Text(sentence + "." + (f"\n[hint] {hint}" if hint else "")))
         all_same = len({c["feedback"] for c in exercise["checks"]}) == 1 and exercise.get("message")
         for check in exercise["checks"]:
             status = check["status"]
-            feedback = "" if (all_same and not verbose) else check["feedback"]
-            if check.get("hint"):
-                feedback += f"\n[hint] {check['hint']}"
             if check["passed"] and not verbose:
                 feedback = ""
+            elif all_same and not verbose:
+                feedback = ""
+            elif verbose:
+                feedback = check["feedback"] + (f"\n[hint] {check['hint']}" if check.get("hint") else "")
+            else:
+                feedback = short_feedback(check)
+                if check.get("hint") and not check.get("mistake"):
+                    feedback += f"\n[hint] {check['hint']}"
             table.add_row(f"  {check['name']}", f"{check['score']:.2f}/{check['max_score']:.2f}",
-                          Text(status, style=_STATUS_STYLE.get(status, "")), feedback)
+                          Text(status, style=_STATUS_STYLE.get(status, "")), Text(feedback))
     console.print(table)
     console.print(f"[bold]Total: {report['score']:.2f} / {report['max_score']:.0f}[/]   "
                   f"(seed {report['seed']}; rerun with --seed {report['seed']} to reproduce; "

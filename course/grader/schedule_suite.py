@@ -237,7 +237,7 @@ def _mistakes(spec: ScheduleSpec, keys: Callable[[dict], dict]) -> tuple[Mistake
                 return {key: np.asarray(spec.formula(np.asarray(steps, dtype=np.float64),
                                                      inputs["kwargs"], np, _variant), dtype=np.float64)
                         for key, steps in keys(inputs).items()}
-        made.append(Mistake(name, hint, outputs=outputs))
+        made.append(Mistake(name, hint, outputs=outputs, id=variant))
     return tuple(made) + spec.error_mistakes
 
 

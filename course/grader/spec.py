@@ -22,6 +22,7 @@ the mistake in the feedback.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -42,12 +43,23 @@ class Mistake:
     ``outputs(inputs)`` computes (in NumPy, in the parent) what that variant would return for the
     check's keys; it may return a subset of keys. ``error`` is a regular expression on the
     student's exception text that identifies the mistake when it makes the code raise.
+    ``id`` is the mistake's stable identifier in reports (``no_bias_correction``); by default the
+    name written in lower case with underscores.
     """
 
     name: str
     hint: str
     outputs: Callable[[dict], Outputs] | None = None
     error: str | None = None
+    id: str = ""
+
+    def __post_init__(self):
+        if not self.id:
+            object.__setattr__(self, "id", re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_"))
+
+    def as_data(self) -> dict:
+        """What a report records of the mistake: its id and its name."""
+        return {"id": self.id, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class Verdict:
     feedback: str
     hint: str | None = None
     credit: float | None = None  # fraction of the check's points; default 1 if passed else 0
+    mistake: Mistake | None = None  # the known mistake the student's numbers match
+    detail: str = ""  # the first difference alone, for a short line where the mistake is named
 
 
 @dataclass(frozen=True)
