@@ -207,6 +207,8 @@ def cmd_grade_class(args) -> int:
     for report in result.reports.values():
         statuses[report["status"]] = statuses.get(report["status"], 0) + 1
     totals = [r["score"] for r in result.reports.values()]
+    chosen = "as asked" if (args.chapter or args.check) else "the ones handed in"
+    console.print(f"chapters graded ({chosen}): {', '.join(result.chapters)}", soft_wrap=True)
     console.print(f"[bold]{len(result.reports)} students[/] (seed {result.seed}; graded "
                   f"{len(result.graded)}, kept {len(result.skipped)}; {result.seconds:.0f} s); "
                   f"mean total {sum(totals) / max(len(totals), 1):.2f}; "
@@ -335,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where the grades and reports go (resumable)")
     p.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1)")
     p.add_argument("--force", action="store_true", help="grade again students already graded")
-    p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    p.add_argument("--chapter", action="append",
+                   help="grade this chapter (repeatable; default: every chapter handed in)")
     p.add_argument("--check", action="append", metavar="NAME", help="grade only this check (repeatable)")
     p.add_argument("--seed", type=int, help="the class's seed (default: a new one, kept in --out)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")

@@ -22,7 +22,7 @@ import pytest
 
 from course.grader import classroom
 from course.grader.classroom import (ClassGradingError, find_exercise_files, grade_class,
-                                     pass_rates, student_status)
+                                     pass_rates, pass_rates_csv, student_status)
 from graderlib import ROOT, SEED, solution_text
 
 STEM = "ch06_adam"
@@ -63,6 +63,7 @@ class FakeGrader:
                 "passed": not wrong, "status": "failed" if wrong else "passed",
                 "feedback": ("your numbers match a known mistake (no bias correction). x differs"
                              if wrong else "matches the reference"),
+                "mistake": {"id": "no_bias_correction", "name": "no bias correction"} if wrong else None,
                 "hint": "bias" if wrong else None})
         entry["score"] = sum(c["score"] for c in entry["checks"])
         return entry
@@ -118,9 +119,10 @@ def _report(*exercises):
 
 
 def _exercise(status="graded", checks=()):
+    """Checks as (name, status, feedback) or (name, status, feedback, mistake as data)."""
     return {"chapter": 6, "name": STEM, "status": status, "message": "m",
-            "checks": [{"name": n, "passed": s == "passed", "status": s, "feedback": f}
-                       for n, s, f in checks]}
+            "checks": [{"name": c[0], "passed": c[1] == "passed", "status": c[1], "feedback": c[2],
+                        "mistake": c[3] if len(c) > 3 else None} for c in checks]}
 
 
 @pytest.mark.parametrize("checks, expected", [
@@ -146,18 +148,27 @@ def test_a_missing_file_makes_the_student_incomplete_and_no_file_at_all_no_files
 
 
 def test_pass_rates_put_the_hardest_check_first_with_its_most_common_mistake():
-    mistake = "your numbers match a known mistake (textbook epsilon placement). w differs"
+    # the mistake comes as data: a name with brackets in it arrives whole
+    name = "weight decay added to the gradient (L2, not decoupled)"
+    mistake = {"id": "decay_in_gradient", "name": name}
+    feedback = f"your numbers match a known mistake ({name}). w differs"
+    other = {"id": "decay_unscaled", "name": "weight decay not scaled by the learning rate"}
     reports = {
-        "a": _report(_exercise(checks=[("easy", "passed", ""), ("hard", "failed", mistake)])),
-        "b": _report(_exercise(checks=[("easy", "passed", ""), ("hard", "failed", mistake)])),
+        "a": _report(_exercise(checks=[("easy", "passed", ""), ("hard", "failed", feedback, mistake)])),
+        "b": _report(_exercise(checks=[("easy", "passed", ""), ("hard", "failed", feedback, mistake)])),
         "c": _report(_exercise(checks=[("easy", "failed", "x"), ("hard", "passed", "")])),
         "d": _report(_exercise("missing", [("easy", "missing", ""), ("hard", "missing", "")])),
+        "e": _report(_exercise(checks=[("easy", "passed", ""), ("hard", "failed", "y", other)])),
     }
     hard, easy = pass_rates(reports)
-    assert (hard["check"], hard["students"], hard["passed"]) == ("hard", 3, 1)
-    assert hard["most_common_mistake"] == "textbook epsilon placement"
+    assert (hard["check"], hard["students"], hard["passed"]) == ("hard", 4, 1)
+    assert hard["most_common_mistake"] == name
+    assert hard["most_common_mistake_id"] == "decay_in_gradient"
     assert hard["students_with_that_mistake"] == 2
-    assert (easy["check"], easy["passed"], easy["pass_rate"]) == ("easy", 2, round(2 / 3, 4))
+    assert name in pass_rates_csv([hard])
+    status, notes = student_status(reports["a"])
+    assert status == "wrong" and name in notes[0]
+    assert (easy["check"], easy["passed"], easy["pass_rate"]) == ("easy", 3, round(3 / 4, 4))
 
 
 # ------------------------------------------------------------------------- the class run (fake grader)
@@ -269,14 +280,16 @@ def test_a_real_class_run_killed_halfway_resumes_without_losing_or_regrading(tmp
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (out / "students" / "dave.json").exists()  # the last one cannot be done yet
+    # the last one cannot be done yet; bob's stub may have been (it takes a fraction of a second)
+    recorded = {p.stem for p in (out / "students").glob("*.json")}
+    assert "alice" in recorded and "dave" not in recorded
 
-    # Second run: alice is kept, everyone else graded once, two at a time.
+    # Second run: what was recorded is kept, everyone else graded once, two at a time.
     second = subprocess.run(_cli(*args, "--jobs", "2"), env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "1 student(s) unchanged since the last run" in second.stderr
-    assert "graded 3, kept 1" in " ".join(second.stdout.split())
+    assert f"{len(recorded)} student(s) unchanged since the last run" in second.stderr
+    assert f"graded {4 - len(recorded)}, kept {len(recorded)}" in " ".join(second.stdout.split())
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
     assert {n: r["status"] for n, r in rows.items()} == {
         "alice": "full marks", "bob": "incomplete", "carol": "wrong", "dave": "full marks"}
@@ -290,3 +303,23 @@ def test_a_real_class_run_killed_halfway_resumes_without_losing_or_regrading(tmp
     third = subprocess.run(_cli(*args), env=env, cwd=tmp_path, capture_output=True, text=True,
                            timeout=120)
     assert third.returncode == 0 and "graded 0, kept 4" in " ".join(third.stdout.split())
+
+
+def test_without_chapter_only_the_chapters_handed_in_are_graded(tmp_path, fake):
+    submissions = make_class(tmp_path, {"ann": "right", "ben": "WRONG", "cy": None})
+    (submissions / "cy" / "ch05_rmsprop.py").write_text("right")
+    result = grade_class(submissions, tmp_path / "out", seed=5)
+    assert result.chapters == ["ch05_rmsprop", STEM]
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert list(rows[0])[:4] == ["student", "ch05_rmsprop", STEM, "total"]
+    assert {r["student"]: r["status"] for r in rows}["ann"] == "incomplete"  # no ch05 from ann
+
+    only_ch06 = make_class(tmp_path / "b", {"ann": "right", "ben": "right"})
+    result = grade_class(only_ch06, tmp_path / "out_b", seed=5)
+    assert result.chapters == [STEM]
+    assert {r["status"] for r in csv.DictReader((tmp_path / "out_b" / "grades.csv").open())} == {
+        "full marks"}
+
+    nothing = make_class(tmp_path / "c", {"ann": None})
+    with pytest.raises(ClassGradingError, match="no exercise files"):
+        grade_class(nothing, tmp_path / "out_c")

@@ -28,7 +28,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tempfile
 import threading
 import time
@@ -55,7 +54,6 @@ STATUSES = ("grader error", "cheating detected", "crashed", "out of memory", "ti
 _CHECK_STATUS = {"grader_error": "grader error", "delegation": "cheating detected",
                  "crashed": "crashed", "memory": "out of memory", "timeout": "timeout"}
 _SKIP_DIRS = {"__pycache__", "__MACOSX", ".git", ".ipynb_checkpoints"}
-_MISTAKE = re.compile(r"known mistake \(([^)]*)\)")  # how grade.py's feedback names a mistake
 
 
 class ClassGradingError(Exception):
@@ -74,6 +72,7 @@ class Student:
 class ClassResult:
     out: Path
     seed: int
+    chapters: list[str]  # the exercise stems graded
     reports: dict[str, dict]  # student -> report (with "status", "notes")
     graded: list[str]  # graded in this run
     skipped: list[str]  # unchanged since an earlier run
@@ -176,8 +175,7 @@ def student_status(report: dict) -> tuple[str, list[str]]:
         if wrong:
             found.add("wrong")
             failed = [c for c in wrong if c["status"] in ("failed", "error")]
-            mistakes = sorted({m.group(1) for c in failed
-                               for m in [_MISTAKE.search(c.get("feedback") or "")] if m})
+            mistakes = sorted({c["mistake"]["name"] for c in failed if c.get("mistake")})
             if failed:
                 notes.append(f"{label}: {len(failed)} check(s) failed"
                              + (f" (known mistakes: {', '.join(mistakes)})" if mistakes else ""))
@@ -207,14 +205,15 @@ def pass_rates(reports: dict[str, dict]) -> list[dict]:
             for check in exercise["checks"]:
                 row = table.setdefault((exercise["name"], check["name"]), {
                     "exercise": exercise["name"], "check": check["name"], "students": 0,
-                    "passed": 0, "mistakes": Counter(), "statuses": Counter()})
+                    "passed": 0, "mistakes": Counter(), "names": {}, "statuses": Counter()})
                 row["students"] += 1
                 row["passed"] += bool(check["passed"])
                 if not check["passed"]:
                     row["statuses"][check["status"]] += 1
-                    mistake = _MISTAKE.search(check.get("feedback") or "")
+                    mistake = check.get("mistake")
                     if mistake:
-                        row["mistakes"][mistake.group(1)] += 1
+                        row["mistakes"][mistake["id"]] += 1
+                        row["names"][mistake["id"]] = mistake["name"]
     rows = []
     for row in table.values():
         common = row["mistakes"].most_common(1)
@@ -222,7 +221,8 @@ def pass_rates(reports: dict[str, dict]) -> list[dict]:
                      "students": row["students"], "passed": row["passed"],
                      "pass_rate": round(row["passed"] / row["students"], 4),
                      "failures_by_status": dict(row["statuses"]),
-                     "most_common_mistake": common[0][0] if common else "",
+                     "most_common_mistake_id": common[0][0] if common else "",
+                     "most_common_mistake": row["names"][common[0][0]] if common else "",
                      "students_with_that_mistake": common[0][1] if common else 0})
     rows.sort(key=lambda r: (r["pass_rate"], r["exercise"], r["check"]))
     return rows
@@ -244,7 +244,7 @@ def grades_csv(reports: dict[str, dict], stems: list[str]) -> str:
 def pass_rates_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     columns = ["exercise", "check", "students", "passed", "pass_rate", "most_common_mistake",
-               "students_with_that_mistake", "failures_by_status"]
+               "most_common_mistake_id", "students_with_that_mistake", "failures_by_status"]
     writer = csv.DictWriter(buffer, columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -294,6 +294,9 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
                 on_student=None) -> ClassResult:
     """Grade every student folder in ``submissions`` into ``out`` (see the module docstring).
 
+    Without ``chapters`` (and ``only``), the chapters graded are those at least one student
+    handed in a file for.
+
     ``on_student(event, name, report)`` is called with ``("plan", None, {"total": n, "skipped":
     k})`` once, then ``("start", name, None)`` and ``("done", name, report)`` per student graded.
     """
@@ -312,6 +315,18 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
         raise ClassGradingError(str(exc)) from None
     stems = [exercise.stem for exercise, _ in plan]
     students = find_students(submissions, stems)
+    if not chapters and not only:
+        # an assignment is the chapters handed in: a class that did only ch06 gets one column,
+        # not six columns of zeros and every student "incomplete"
+        handed_in = {stem for student in students for stem in student.files}
+        if not handed_in:
+            raise ClassGradingError(
+                f"no exercise files in the student folders of {submissions} (expected files "
+                f"named like {stems[0]}.py, at the top of each folder or below)")
+        plan = [(exercise, names) for exercise, names in plan if exercise.stem in handed_in]
+        stems = [exercise.stem for exercise, _ in plan]
+        for student in students:
+            student.files = {stem: path for stem, path in student.files.items() if stem in stems}
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
     settings = {"chapters": stems, "checks": sorted(only) if only else None, "device": device,
                 "timeout": timeout, "memory_limit": memory_limit}
@@ -419,5 +434,5 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
     rows = pass_rates(reports)
     write_json({"seed": seed, "students": len(reports), "checks": rows}, out / f"{PASS_RATES}.json")
     write_atomic(out / f"{PASS_RATES}.csv", pass_rates_csv(rows))
-    return ClassResult(out, seed, reports, graded, skipped, rows, time.monotonic() - started)
+    return ClassResult(out, seed, stems, reports, graded, skipped, rows, time.monotonic() - started)
 

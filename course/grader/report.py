@@ -38,11 +38,23 @@ def write_json(report: dict, path: str | os.PathLike) -> None:
 
 def mistake_lines(exercise: dict) -> list[tuple[str, str | None]]:
     """Each known mistake behind an exercise's failures, as (the sentence, its hint), once."""
-    total = len(exercise["checks"])
-    return [(f"{', '.join(m.get('components') or [exercise['name']])}: your numbers match a known "
-             f"mistake, {m['name']}, in {len(m['checks'])} of {total} checks "
-             f"({', '.join(m['checks'])})", m.get("hint"))
-            for m in exercise.get("mistakes") or []]
+    checks = exercise["checks"]
+    lines = []
+    for i, mistake in enumerate(exercise.get("mistakes") or []):
+        components = mistake.get("components") or [exercise["name"]]
+        named = mistake["checks"]
+        sentence = (f"{', '.join(components)}: your numbers match a known mistake, "
+                    f"{mistake['name']}, in {len(named)} of {len(checks)} checks"
+                    + (f" ({', '.join(named)})" if len(named) <= 4 else ""))
+        if i == 0:  # failed checks that no model names (model.fit, ...) likely share the cause
+            prefixes = {name.split(".", 1)[0] for name in named}
+            others = [c["name"] for c in checks if not c["passed"] and not c.get("mistake")
+                      and c["status"] == "failed" and c["name"].split(".", 1)[0] in prefixes]
+            if others:
+                sentence += (f"; it probably explains the {len(others)} other failed check(s) "
+                             f"of {', '.join(components)} too")
+        lines.append((sentence, mistake.get("hint")))
+    return lines
 
 
 def short_feedback(check: dict, limit: int = 160) -> str:
