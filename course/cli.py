@@ -116,6 +116,8 @@ def cmd_grade(args) -> int:
         return _fail(str(exc))
     if args.timeout <= 0:
         return _fail("--timeout must be a positive number of seconds")
+    if args.budget is not None and args.budget <= 0:
+        return _fail("--budget must be a positive number of seconds")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
@@ -127,7 +129,7 @@ def cmd_grade(args) -> int:
         try:
             report = grade_submission(args.dir, args.chapter, args.seed, device=args.device,
                                       timeout=args.timeout, on_exercise=on_exercise,
-                                      only=args.check)
+                                      only=args.check, budget=args.budget)
         except GradingError as exc:
             return _fail(str(exc))
     print_report(report, console, verbose=args.verbose)
@@ -200,7 +202,8 @@ def cmd_grade_class(args) -> int:
         try:
             result = grade_class(args.submissions, args.out, jobs=args.jobs, force=args.force,
                                  seed=args.seed, chapters=args.chapter, only=args.check,
-                                 device=args.device, timeout=args.timeout, on_student=on_student)
+                                 device=args.device, timeout=args.timeout, budget=args.budget,
+                                 on_student=on_student)
         except ClassGradingError as exc:
             return _fail(str(exc))
     statuses = {}
@@ -236,7 +239,7 @@ def cmd_gradescope(args) -> int:
 
     try:
         path = build_autograder(args.out, chapters=args.chapter, only=args.check,
-                                timeout=args.timeout, seed=args.seed)
+                                timeout=args.timeout, seed=args.seed, budget=args.budget)
     except (GradingError, ReleaseError, OSError) as exc:
         return _fail(str(exc))
     console.print(f"wrote {path}: upload it as the Gradescope assignment's autograder "
@@ -296,6 +299,10 @@ def cmd_doctor(args) -> int:
 
 # ---------------------------------------------------------------------------------------- main
 
+TIMEOUT_HELP = ("the most seconds one check may take (default 60); a check may take 10 times "
+                "what the Keras reference took for it, and at least 10 s, up to this")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=(
         "A Keras 3 course on deep-learning optimization: run chapters, grade exercises."))
@@ -321,7 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the report as JSON to this file")
     p.add_argument("--gradescope", help="write Gradescope's results.json to this file")
     p.add_argument("--seed", type=int, help="seed for the randomized inputs (default: a new one, printed)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
+    p.add_argument("--budget", type=float, metavar="S",
+                   help="seconds for the whole submission; what is not graded by then is "
+                        "reported as timed out (default: no budget)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
                    help="where checks run (default: the GPU if TensorFlow sees one)")
     p.add_argument("--verbose", "-v", action="store_true", help="show feedback for passed checks too")
@@ -341,7 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade this chapter (repeatable; default: every chapter handed in)")
     p.add_argument("--check", action="append", metavar="NAME", help="grade only this check (repeatable)")
     p.add_argument("--seed", type=int, help="the class's seed (default: a new one, kept in --out)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
+    p.add_argument("--budget", type=float, metavar="S",
+                   help="seconds for each student; what is not graded by then is reported as "
+                        "timed out (default: no budget)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
                    help="where checks run (default: the GPU if TensorFlow sees one)")
     p.set_defaults(func=cmd_grade_class)
@@ -350,7 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
     p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
     p.add_argument("--check", action="append", metavar="NAME", help="grade only this check (repeatable)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per check (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help=TIMEOUT_HELP)
+    p.add_argument("--budget", type=float, metavar="S", default=None,
+                   help="seconds for each submission, below the assignment's Gradescope timeout "
+                        "(default 540: 9 of Gradescope's default 10 minutes)")
     p.add_argument("--seed", type=int,
                    help="one seed for every submission (default: one per submission, from its id)")
     p.set_defaults(func=cmd_gradescope)

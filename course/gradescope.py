@@ -6,8 +6,8 @@ The zip (upload it as the assignment's autograder) holds:
   ``/autograder/venv`` with the course package and its dependencies (TensorFlow, Keras, ...);
 - ``run_autograder``: run for every submission: ``python -m course.gradescope run`` grades
   ``/autograder/submission`` and writes ``/autograder/results/results.json``;
-- ``autograder.json``: what the instructor chose when building it (chapters, checks, time limit,
-  seed);
+- ``autograder.json``: what the instructor chose when building it (chapters, checks, time limit
+  per check, seed, and the budget: the seconds one submission's grading may take in all);
 - ``package/``: the course package and its ``pyproject.toml``. No solutions: the grader checks a
   submission against Keras's own optimizers, layers and schedules, not against a stored answer.
 
@@ -37,6 +37,9 @@ from course.grader.report import gradescope_results, write_json
 from course.release import ReleaseError, shipped_files
 
 SETTINGS = "autograder.json"
+# Gradescope stops an autograder after 10 minutes by default; grading stops a minute before, so
+# that what was graded is reported (the rest as timed out) instead of nothing at all.
+DEFAULT_BUDGET = 540.0
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image.
@@ -70,14 +73,22 @@ def _project_root() -> Path:
 
 def build_autograder(out: str | os.PathLike, *, chapters: list[str] | None = None,
                      only: list[str] | None = None, timeout: float = 60.0,
-                     seed: int | None = None, root: Path | None = None) -> Path:
-    """Write the autograder zip to ``out`` (atomically); GradingError for a bad selection."""
+                     seed: int | None = None, budget: float | None = None,
+                     root: Path | None = None) -> Path:
+    """Write the autograder zip to ``out`` (atomically); GradingError for a bad selection.
+
+    ``budget``: seconds a submission's grading may take, all told (default DEFAULT_BUDGET);
+    keep it below the assignment's Gradescope timeout, so that results.json is always written."""
     root = root or _project_root()
     plan = grading_plan(chapters, only)  # fails here, not on Gradescope, for a wrong chapter
     if timeout <= 0:
         raise GradingError("--timeout must be a positive number of seconds")
+    budget = DEFAULT_BUDGET if budget is None else budget
+    if budget <= 0:
+        raise GradingError("--budget must be a positive number of seconds")
     settings = {"chapters": [exercise.stem for exercise, _ in plan],
-                "checks": sorted(only) if only else None, "timeout": timeout, "seed": seed}
+                "checks": sorted(only) if only else None, "timeout": timeout, "seed": seed,
+                "budget": budget}
     files = shipped_files(root, ("course",))
     if not files:
         raise ReleaseError(f"no course package found in {root}")
@@ -143,10 +154,12 @@ def run_autograder(root: str | os.PathLike, settings: dict) -> dict:
             with tempfile.TemporaryDirectory(prefix="course-gradescope-") as staging:
                 for exercise, _ in plan:
                     (Path(staging) / f"{exercise.stem}.py").write_bytes(files[exercise.stem].read_bytes())
+                budget = float(settings.get("budget") or DEFAULT_BUDGET)
                 report = grade_submission(
                     staging, [e.stem for e, _ in plan], seed,
                     timeout=float(settings.get("timeout", 60.0)), only=only,
-                    hide=(str(submission), str(results_path.parent), str(root / "source")))
+                    hide=(str(submission), str(results_path.parent), str(root / "source")),
+                    budget=max(1.0, budget - (time.monotonic() - started)))
             report["submission"] = "your submission"
             results = gradescope_results(report)
             missing = [f"{s}.py" for s in stems if s not in files]

@@ -96,7 +96,8 @@ def test_the_zip_has_the_scripts_the_settings_and_the_package_without_solutions(
             text = (autograder["root"] / "source" / name).read_text()
             assert not [l for l in text.splitlines() if BEGIN.match(l) or END.match(l)], name
     settings = json.loads((autograder["root"] / "source" / "autograder.json").read_text())
-    assert settings == {"chapters": [STEM], "checks": sorted(CHECKS), "timeout": 30.0, "seed": None}
+    assert settings == {"chapters": [STEM], "checks": sorted(CHECKS), "timeout": 30.0, "seed": None,
+                        "budget": 540.0}
 
 
 def test_a_submission_is_graded_into_results_json_and_cannot_write_it_itself(autograder):

@@ -290,7 +290,7 @@ def _student_file(out: Path, name: str) -> Path:
 def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs: int = 1,
                 force: bool = False, seed: int | None = None, chapters: list[str] | None = None,
                 only: list[str] | None = None, device: str = "auto", timeout: float = 60.0,
-                memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
+                memory_limit: int = runner.DEFAULT_MEMORY_LIMIT, budget: float | None = None,
                 on_student=None) -> ClassResult:
     """Grade every student folder in ``submissions`` into ``out`` (see the module docstring).
 
@@ -306,6 +306,8 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
         raise ClassGradingError("--jobs must be at least 1")
     if timeout <= 0:
         raise ClassGradingError("--timeout must be a positive number of seconds")
+    if budget is not None and budget <= 0:
+        raise ClassGradingError("--budget must be a positive number of seconds")
     if out == submissions or submissions in out.parents:
         raise ClassGradingError("--out must not be inside the submissions folder (it would be "
                                 "taken for a student)")
@@ -329,7 +331,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
             student.files = {stem: path for stem, path in student.files.items() if stem in stems}
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
     settings = {"chapters": stems, "checks": sorted(only) if only else None, "device": device,
-                "timeout": timeout, "memory_limit": memory_limit}
+                "timeout": timeout, "memory_limit": memory_limit, "budget": budget}
     seed = _class_settings(out, seed, force, {**settings, "submissions": str(submissions)})
     settings = {**settings, "seed": seed, "grader": grader_version()}
 
@@ -358,7 +360,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
     same_file: dict[tuple[str, str], Future] = {}  # (stem, sha256) -> the graded entry
     hide = (str(submissions), str(out))
 
-    def grade_one(exercise, names, path: Path, data: bytes | None) -> dict:
+    def grade_one(exercise, names, path: Path, data: bytes | None, deadline: float | None) -> dict:
         if data is None:  # no file: nothing to run, nothing to share
             return grade_exercise(exercise, path, seed, only=names)
         key = (exercise.stem, _sha256(data))
@@ -371,7 +373,8 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
             return json.loads(json.dumps(future.result()))  # a copy: reports are edited later
         try:
             entry = grade_exercise(exercise, path, seed, device=device, timeout=timeout,
-                                   memory_limit=memory_limit, cache=cache, only=names, hide=hide)
+                                   memory_limit=memory_limit, cache=cache, only=names, hide=hide,
+                                   deadline=deadline)
         except BaseException as exc:
             future.set_exception(exc)
             with lock:  # let a later identical file try again rather than inherit the failure
@@ -384,6 +387,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
         if on_student:
             on_student("start", student.name, None)
         begun = time.monotonic()
+        deadline = None if budget is None else begun + budget
         results, crashed = [], None
         with tempfile.TemporaryDirectory(prefix="course-class-") as staging:
             # grade a snapshot of the files: what was fingerprinted is exactly what is graded
@@ -392,7 +396,8 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
                 if exercise.stem in contents:
                     path.write_bytes(contents[exercise.stem])
                 try:
-                    results.append(grade_one(exercise, names, path, contents.get(exercise.stem)))
+                    results.append(grade_one(exercise, names, path, contents.get(exercise.stem),
+                                             deadline))
                 except Exception as exc:  # noqa: BLE001 - one student's grading never stops the class
                     crashed = f"{exercise.stem}: the grader failed: {type(exc).__name__}: {exc}"
                     traceback.print_exc()

@@ -45,6 +45,14 @@ def new_seed() -> int:
     return secrets.randbelow(10**6)
 
 
+# A student's check may take CHECK_TIME_FACTOR times what the reference took for it, at least
+# CHECK_TIME_FLOOR seconds and at most the grading's --timeout: a hang costs seconds, not a minute,
+# while honest code that is several times slower than Keras's still passes.
+CHECK_TIME_FACTOR = 10.0
+CHECK_TIME_FLOOR = 10.0
+IMPORT_TIME_LIMIT = 20.0  # importing a student's file (TensorFlow is imported already)
+
+
 class _Computation:
     """One reference worker run for some checks, shared by every grading that waits on them."""
 
@@ -54,6 +62,7 @@ class _Computation:
         self.report: runner.WorkerReport | None = None
         self.failure = ""  # why no report came back
         self.users = 0
+        self.seconds: dict[str, float] = {}  # each check's time, as soon as it is known
 
 
 class ReferenceCache:
@@ -91,10 +100,14 @@ class ReferenceCache:
 
     def _compute(self, computation: _Computation, stem: str, names: list[str], seed: int,
                  device: str, timeout: float, memory_limit: int) -> None:
+        def record(name: str, outcome: runner.CheckOutcome) -> None:
+            computation.seconds[name] = outcome.seconds
+
         try:
             computation.report = runner.run_checks(
                 stem, None, names, seed, device=device, timeout=max(timeout, 120.0) * 2,
-                memory_limit=max(memory_limit, 8 * 1024**3), cancel=computation.cancel)
+                memory_limit=max(memory_limit, 8 * 1024**3), cancel=computation.cancel,
+                on_outcome=record)
         except Exception as exc:  # noqa: BLE001 - reported by every ticket that waits on it
             computation.failure = f"{type(exc).__name__}: {exc}"
         finally:
@@ -118,11 +131,25 @@ class ReferenceTicket:
         self._cache, self._stem, self._runs = cache, stem, runs
         self._held = set(runs.values())
 
-    def result(self) -> runner.WorkerReport:
-        """Wait for every check's reference; one report with all of them."""
+    def wait(self, deadline: float | None = None) -> None:
+        """Wait until every check's reference is computed (or ``deadline`` passes)."""
+        for computation in set(self._runs.values()):
+            computation.done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def seconds(self, name: str) -> float | None:
+        """How long the reference took for a check, once it has run it."""
+        computation = self._runs.get(name)
+        return computation.seconds.get(name) if computation else None
+
+    def result(self, deadline: float | None = None) -> runner.WorkerReport:
+        """Wait for every check's reference; one report with all of them. A check whose
+        reference is not done by ``deadline`` (monotonic) is ``not_run`` (budget spent)."""
         merged = runner.WorkerReport()
         for name, computation in self._runs.items():
-            computation.done.wait()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not computation.done.wait(left):
+                merged.outcomes[name] = runner.CheckOutcome("not_run", message=runner.BUDGET_SPENT)
+                continue
             report = computation.report
             if report is None:
                 raise GradingError(f"computing the reference for {self._stem} failed: "
@@ -181,6 +208,10 @@ def mistake_summary(checks: list[dict], exports: tuple[str, ...] = ()) -> list[d
     return sorted(found.values(), key=lambda m: -len(m["checks"]))
 
 
+# exceptions that mean the machine's memory ran out, not that the student's code is wrong
+_MEMORY_ERRORS = ("MemoryError", "ResourceExhaustedError")
+
+
 def _error_feedback(error: dict) -> str:
     where = f" ({error['where']})" if error.get("where") else ""
     if error.get("type") == "NotImplementedError":
@@ -203,10 +234,12 @@ def _outcome_feedback(outcome: runner.CheckOutcome) -> str:
 def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "auto",
                    timeout: float = 60.0, memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
                    cache: ReferenceCache | None = None, only: list[str] | None = None,
-                   hide: tuple[str, ...] = ()) -> dict:
+                   hide: tuple[str, ...] = (), deadline: float | None = None) -> dict:
     """Grade one exercise file. ``only`` restricts grading to the named checks (each keeps its
     share of the exercise's 10 points, so the maximum is then below 10). ``hide``: folders the
-    student's code may not read (see ``runner.run_checks``).
+    student's code may not read (see ``runner.run_checks``). ``timeout`` is the most any check
+    may take (see CHECK_TIME_FACTOR); ``deadline`` (a ``time.monotonic()`` instant) the moment
+    grading stops whatever is left: the checks not done by then are reported as timed out.
 
     ``entry["grader_error"]`` is True when grading failed for a reason that is not the student's
     (the worker could not start, the reference could not be computed): worth grading again."""
@@ -233,6 +266,9 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     if not path.is_file():
         entry["status"] = "missing"
         return all_zero("missing", f"no file {path.name} in {path.parent}")
+    if deadline is not None and time.monotonic() >= deadline:
+        entry["status"] = "timeout"
+        return all_zero("timeout", runner.BUDGET_SPENT)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -247,18 +283,28 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
                             f"exercise expects {', '.join(exercise.exports)}): their checks score 0")
 
     names = [c.name for c in exercise.checks]
-    timeouts = {c.name: timeout * c.timeout_factor for c in exercise.checks}
+    caps = {c.name: timeout * c.timeout_factor for c in exercise.checks}
     # the reference is computed while the student's checks run (two processes, two cores), and
     # only waited for when one of the student's checks has outputs to compare with it
     ticket = cache.request(exercise, seed, device, timeout, memory_limit)
+
+    def check_limit(name: str) -> float:
+        took = ticket.seconds(name)
+        if took is None:  # the reference has not got there yet: the plain limit, for now
+            return caps[name]
+        return min(caps[name], max(CHECK_TIME_FLOOR, CHECK_TIME_FACTOR * took))
+
+    limits = runner.Limits(check=check_limit, importing=min(timeout, IMPORT_TIME_LIMIT),
+                           between=timeout, deadline=deadline)
     try:
+        if not runner.concurrent_reference():
+            ticket.wait(deadline)  # one worker at a time: the reference first, for its timings
         student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
-                                    timeout=timeout, timeouts=timeouts, memory_limit=memory_limit,
-                                    hide=hide)
+                                    limits=limits, memory_limit=memory_limit, hide=hide)
         compared = student.import_status == "ok" and any(
             c.needs_reference and student.outcomes.get(c.name, runner.CheckOutcome("")).status
             == "ok" for c in exercise.checks)
-        reference = ticket.result() if compared else None
+        reference = ticket.result(deadline) if compared else None
     finally:
         ticket.release()
     entry["device"] = student.device or (reference.device if reference else "")
@@ -281,6 +327,11 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     for check in exercise.checks:
         outcome = student.outcomes.get(check.name, runner.CheckOutcome("not_run", message="not run"))
         max_score = max_scores[check.name]
+        if outcome.status == "error" and (outcome.error or {}).get("type") in _MEMORY_ERRORS:
+            entry["checks"].append(_check_entry(
+                check, max_score, None, status="memory", seconds=outcome.seconds,
+                feedback=f"out of memory: your code raised {_error_feedback(outcome.error)}"))
+            continue
         if outcome.status == "error":
             text_error = _error_feedback(outcome.error or {})
             absent = [n for n in found.missing if (outcome.error or {}).get("type") == "AttributeError"
@@ -297,6 +348,10 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
                                                 seconds=outcome.seconds, feedback=text_error,
                                                 hint=hint, mistake=mistake, detail=detail))
             continue
+        if outcome.message == runner.BUDGET_SPENT:
+            entry["checks"].append(_check_entry(check, max_score, None, status="timeout",
+                                                seconds=outcome.seconds, feedback=outcome.message))
+            continue
         if outcome.status != "ok":
             entry["checks"].append(_check_entry(check, max_score, None, status=outcome.status,
                                                 seconds=outcome.seconds,
@@ -306,6 +361,11 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         ref_outputs = {}
         if check.needs_reference:
             ref = reference.outcomes.get(check.name)
+            if ref is not None and ref.message == runner.BUDGET_SPENT:
+                entry["checks"].append(_check_entry(check, max_score, None, status="timeout",
+                                                    seconds=outcome.seconds,
+                                                    feedback=runner.BUDGET_SPENT))
+                continue
             if ref is None or ref.status != "ok":
                 entry["grader_error"] = True
                 detail = (ref.error or {}).get("traceback") or (ref.message if ref else "not run")
@@ -322,6 +382,9 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
         entry["checks"].append(_check_entry(check, max_score, verdict, status="", seconds=outcome.seconds))
     entry["mistakes"] = mistake_summary(entry["checks"], exercise.exports)
+    if any(c["feedback"] == runner.BUDGET_SPENT for c in entry["checks"]):
+        entry["status"] = "timeout"
+        entry["message"] = entry["message"] or runner.BUDGET_SPENT
     # from the unrounded shares, so that full marks add up to exactly 10
     entry["score"] = round(sum(max_scores[c["name"]] * (c["score"] / c["max_score"])
                                for c in entry["checks"] if c["max_score"]), 4)
@@ -364,8 +427,12 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
                      seed: int | None = None, *, device: str = "auto", timeout: float = 60.0,
                      memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
                      cache: ReferenceCache | None = None, on_exercise=None,
-                     only: list[str] | None = None, hide: tuple[str, ...] = ()) -> dict:
-    """Grade every exercise file in ``directory``; the report as a dict (SPEC.md's schema)."""
+                     only: list[str] | None = None, hide: tuple[str, ...] = (),
+                     budget: float | None = None) -> dict:
+    """Grade every exercise file in ``directory``; the report as a dict (SPEC.md's schema).
+
+    ``budget``: seconds for the whole submission; what is not graded by then is reported as
+    timed out, so that a report always comes back in time (a platform's own limit, say)."""
     folder = Path(directory)
     if not folder.is_dir():
         raise GradingError(f"{folder} is not a folder (expected a folder of exercise files such as "
@@ -377,13 +444,16 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
     plan = grading_plan(chapters, only)
     seed = new_seed() if seed is None else int(seed)
     started = time.monotonic()
+    if budget is not None and budget <= 0:
+        raise GradingError("--budget must be a positive number of seconds")
+    deadline = None if budget is None else started + budget
     results = []
     for exercise, names in plan:
         if on_exercise:
             on_exercise(exercise, "start")
         result = grade_exercise(exercise, folder / f"{exercise.stem}.py", seed, device=device,
                                 timeout=timeout, memory_limit=memory_limit, cache=cache, only=names,
-                                hide=hide)
+                                hide=hide, deadline=deadline)
         results.append(result)
         if on_exercise:
             on_exercise(exercise, result)

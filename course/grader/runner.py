@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -35,6 +36,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from course.grader import wire
 
@@ -46,6 +48,9 @@ GIVE_UP_AFTER = 3  # timeouts, memory blow-ups or crashes in one exercise before
 SANDBOX = os.environ.get("COURSE_GRADER_SANDBOX", "1") != "0"
 FORKSERVER = os.environ.get("COURSE_GRADER_FORKSERVER", "1") != "0"
 _ABNORMAL = ("timeout", "memory", "crashed")
+# Near a container's memory limit a student's worker is stopped before the kernel's
+# out-of-memory killer must step in: this much of the limit stays free.
+CONTAINER_RESERVE = 0.06
 _LIVE: set[subprocess.Popen] = set()  # running workers, so that an interrupted run can stop them
 _LIVE_LOCK = threading.Lock()
 
@@ -123,6 +128,39 @@ def _group_rss(pgid: int) -> int:
     return total
 
 
+_CONTAINER: list = []  # [memory group or None], looked up once
+
+
+def container_memory():
+    """This process's memory control group (``container.MemoryGroup``) when it has a limit."""
+    if not _CONTAINER:
+        from course.grader import container
+
+        group = container.memory_group()
+        _CONTAINER.append(group if group is not None and group.limit() else None)
+    return _CONTAINER[0]
+
+
+def concurrent_reference() -> bool:
+    """Whether the reference worker runs beside the student's (two processes at once). On less
+    than about one and a half CPUs that buys no time, and under a small memory limit (a
+    Gradescope container's 768 MB) a second TensorFlow process is what runs out: then the
+    reference runs first and the student's worker after it, one at a time.
+    COURSE_GRADER_CONCURRENT=0 or 1 decides instead."""
+    forced = os.environ.get("COURSE_GRADER_CONCURRENT")
+    if forced in ("0", "1"):
+        return forced == "1"
+    from course.grader import container
+
+    cpus = container.cpu_limit()
+    group = container_memory()
+    return (cpus is None or cpus >= 1.5) and (group is None or group.limit() >= 1.5 * 1024**3)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:.0f} MB"
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -154,45 +192,90 @@ def _describe_exit(code: int | None) -> str:
     return f"the process exited with status {code}"
 
 
+@dataclass
+class Limits:
+    """How long each part of a worker's run may take, in seconds.
+
+    ``check(name)`` is asked again and again while a check runs, so a limit may tighten once it
+    is known better (the grader derives it from the reference's own time for that check).
+    ``deadline`` is a ``time.monotonic()`` instant nothing may outlast: a submission's budget.
+    """
+
+    check: Callable[[str], float]
+    importing: float = 60.0
+    between: float = 60.0
+    deadline: float | None = None
+
+    @classmethod
+    def flat(cls, timeout: float, per_check: dict[str, float] | None = None) -> "Limits":
+        per_check = per_check or {}
+        return cls(check=lambda name: per_check.get(name, timeout), importing=timeout,
+                   between=timeout)
+
+
+BUDGET_SPENT = "not graded: the time budget for this submission ran out"
+
+
+def component(check: str) -> str:
+    """The part of an exercise a check exercises: ``adamw`` for ``adamw.fit``."""
+    return check.split(".", 1)[0]
+
+
 def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, device: str = "auto",
                timeout: float = 60.0, timeouts: dict[str, float] | None = None,
-               memory_limit: int = DEFAULT_MEMORY_LIMIT, hide: tuple[str, ...] = (),
-               cancel: threading.Event | None = None) -> WorkerReport:
+               limits: Limits | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT,
+               hide: tuple[str, ...] = (), cancel: threading.Event | None = None,
+               on_outcome: Callable[[str, CheckOutcome], None] | None = None) -> WorkerReport:
     """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers.
 
+    ``limits`` (default: ``timeout`` for everything, ``timeouts`` per check) bounds each part.
+    A component (``adam`` of ``adam.fit``) whose check hung or ran out of memory has its other
+    checks skipped: they would only hang again, a time limit each.
     ``hide``: more folders the student's code may not read (a class's submissions and results).
     ``cancel``: once set, the worker is killed and the checks not done are ``not_run``.
+    ``on_outcome(name, outcome)`` is called as each check's outcome arrives.
     """
     report = WorkerReport()
     remaining = list(checks)
-    timeouts = timeouts or {}
+    limits = limits or Limits.flat(timeout, timeouts)
     cancel = cancel or threading.Event()
+
+    def skip(names: list[str], status: str, message: str) -> None:
+        for name in names:
+            report.outcomes[name] = CheckOutcome(status, message=message)
+
     while remaining:
         if cancel.is_set():
-            for name in remaining:
-                report.outcomes[name] = CheckOutcome("not_run", message="cancelled")
+            skip(remaining, "not_run", "cancelled")
+            break
+        if limits.deadline is not None and time.monotonic() >= limits.deadline:
+            skip(remaining, "not_run", BUDGET_SPENT)
             break
         before = len(remaining)
-        remaining = _one_worker(stem, source, remaining, seed, device, timeout, timeouts,
-                                memory_limit, report, tuple(hide), cancel)
+        remaining = _one_worker(stem, source, remaining, seed, device, limits, memory_limit,
+                                report, tuple(hide), cancel, on_outcome)
         if cancel.is_set():
             continue  # the checks left are marked above
         if report.import_status != "ok":
-            for name in remaining:
-                report.outcomes[name] = CheckOutcome("not_run", message=report.import_message)
+            skip(remaining, "not_run", report.import_message)
             break
         if remaining:
             report.restarts += 1
         if len(remaining) >= before:  # no progress: never loop forever
-            for name in remaining:
-                report.outcomes[name] = CheckOutcome("crashed", message="the worker made no progress")
+            skip(remaining, "crashed", "the worker made no progress")
             break
+        stuck = {component(n): n for n, o in report.outcomes.items()
+                 if o.status in ("timeout", "memory") and o.message != BUDGET_SPENT}
+        for name in [n for n in remaining if component(n) in stuck]:
+            first = stuck[component(name)]
+            how = "hung" if report.outcomes[first].status == "timeout" else "ran out of memory"
+            report.outcomes[name] = CheckOutcome(
+                "not_run", message=f"not run: this part of your code {how} in {first}")
+        remaining = [n for n in remaining if component(n) not in stuck]
         ended = [o.status for o in report.outcomes.values() if o.status in _ABNORMAL]
         if remaining and len(ended) >= GIVE_UP_AFTER:
             counts = ", ".join(f"{ended.count(s)} {s}" for s in _ABNORMAL if s in ended)
-            for name in remaining:
-                report.outcomes[name] = CheckOutcome(
-                    "not_run", message=f"not run: {len(ended)} earlier checks of this exercise "
+            skip(remaining, "not_run", f"not run: {len(ended)} earlier checks of this exercise "
                                        f"were stopped ({counts})")
             break
     return report
@@ -305,8 +388,9 @@ def _start_worker(command: list[str], job_path: str, workdir: str, env: dict[str
     )
 
 
-def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_limit,
-                report: WorkerReport, hide: tuple[str, ...], cancel: threading.Event) -> list[str]:
+def _one_worker(stem, source, checks, seed, device, limits: Limits, memory_limit,
+                report: WorkerReport, hide: tuple[str, ...], cancel: threading.Event,
+                on_outcome) -> list[str]:
     """Start one worker for ``checks``; return the checks it did not get to."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
@@ -317,6 +401,8 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
         job_path.write_text(json.dumps(job))
         env = _worker_env()
         env["TMPDIR"] = workdir  # the one folder a confined worker may write to
+        group = container_memory()
+        oom_before = group.oom_kills() if group else None
         try:
             proc = _start_worker(command, str(job_path), workdir, env, write_fd)
         finally:
@@ -325,8 +411,9 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
             _LIVE.add(proc)
         stdout_tail, stderr_tail = _Tail(proc.stdout, 2048), _Tail(proc.stderr, 8192)
         try:
-            return _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report,
-                             stderr_tail, cancel)
+            return _converse(proc, read_fd, checks, limits, memory_limit, report,
+                             stderr_tail, cancel, on_outcome, student=source is not None,
+                             oom_before=oom_before)
         finally:
             _kill_group(proc)
             with _LIVE_LOCK:
@@ -336,14 +423,40 @@ def _one_worker(stem, source, checks, seed, device, timeout, timeouts, memory_li
             stdout_tail.text()
 
 
-def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, stderr_tail,
-              cancel: threading.Event):
+def _memory_verdict(proc, memory_limit: int, student: bool) -> str | None:
+    """Why a worker must be stopped for its memory now, or None."""
+    if memory_limit and _group_rss(proc.pid) > memory_limit:
+        return f"stopped: used more than {memory_limit / 1024**3:.1f} GiB of memory"
+    group = container_memory()
+    if student and group is not None:
+        limit, used = group.limit(), group.working_set()
+        if used is not None and used > limit * (1 - CONTAINER_RESERVE):
+            return (f"stopped: out of memory. The grading machine allows {_mib(limit)} in all, "
+                    f"and with your code running {_mib(used)} were in use")
+    return None
+
+
+def _oom_killed(oom_before: int | None) -> str | None:
+    """The reason a worker that died of SIGKILL died, if the kernel ran out of memory."""
+    group = container_memory()
+    if group is None or oom_before is None:
+        return None
+    after = group.oom_kills()
+    if after is not None and after > oom_before:
+        return (f"out of memory: the kernel stopped the process (the grading machine allows "
+                f"{_mib(group.limit())} in all)")
+    return None
+
+
+def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stderr_tail,
+              cancel: threading.Event, on_outcome=None, student: bool = False,
+              oom_before: int | None = None):
     remaining = list(checks)
     phase = "startup"  # startup -> importing -> between checks / in a check
     current: str | None = None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    buffer = b""
     started = time.monotonic()
+    allowed = STARTUP_TIMEOUT  # seconds for the current phase, from ``started``
+    buffer = b""
 
     def fail(status: str, message: str) -> list[str]:
         nonlocal remaining, current
@@ -354,36 +467,52 @@ def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, st
         if current is None and phase == "between" and remaining:
             current = remaining[0]  # it died before announcing the next check: blame that one
         if current is not None:
-            report.outcomes[current] = CheckOutcome(status, seconds=time.monotonic() - started,
-                                                    message=message)
+            outcome = CheckOutcome(status, seconds=time.monotonic() - started, message=message)
+            report.outcomes[current] = outcome
             remaining = [c for c in remaining if c != current]
+            if on_outcome:
+                on_outcome(current, outcome)
         return remaining
+
+    def died(code: int | None) -> list[str]:
+        if code == -signal.SIGKILL:
+            oom = _oom_killed(oom_before)
+            if oom:
+                return fail("memory", oom)
+        return fail("crashed", _describe_exit(code) + _stderr_hint(stderr_tail))
 
     while True:
         if cancel.is_set():
             _kill_group(proc)
             return remaining  # run_checks marks them not run
         now = time.monotonic()
+        if phase == "check":
+            allowed = limits.check(current)
+        deadline = started + allowed
+        if limits.deadline is not None and limits.deadline < deadline:
+            deadline = limits.deadline
         if now > deadline:
             _kill_group(proc)
+            if limits.deadline is not None and now >= limits.deadline and deadline == limits.deadline:
+                return fail("timeout", BUDGET_SPENT)
             what = {"startup": "starting TensorFlow", "importing": "importing your file"}.get(
                 phase, f"check {current}")
-            limit = deadline - started
-            return fail("timeout", f"stopped after {limit:.0f} s while {what} (time limit)")
+            return fail("timeout", f"stopped after {allowed:.0f} s while {what} (time limit)")
         ready, _, _ = select.select([read_fd], [], [], min(0.25, max(0.0, deadline - now)))
-        if memory_limit and _group_rss(proc.pid) > memory_limit:
+        too_much = _memory_verdict(proc, memory_limit, student)
+        if too_much:
             _kill_group(proc)
-            return fail("memory", f"stopped: used more than {memory_limit / 1024**3:.1f} GiB of memory")
+            return fail("memory", too_much)
         if not ready:
             if proc.poll() is not None and not _readable(read_fd):
-                return fail("crashed", _describe_exit(proc.returncode) + _stderr_hint(stderr_tail))
+                return died(proc.returncode)
             continue
         chunk = os.read(read_fd, 1 << 20)
         if not chunk:  # the worker is gone
             code = proc.wait()
             if phase == "between" and not remaining:
                 return []
-            return fail("crashed", _describe_exit(code) + _stderr_hint(stderr_tail))
+            return died(code)
         buffer += chunk
         if len(buffer) > wire.MAX_LINE:
             _kill_group(proc)
@@ -400,7 +529,7 @@ def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, st
                 report.backend = message.get("backend", "")
                 report.device = message.get("device", "")
                 report.versions = message.get("versions", {})
-                phase, deadline, started = "importing", time.monotonic() + timeout, time.monotonic()
+                phase, allowed, started = "importing", limits.importing, time.monotonic()
             elif event == "fatal":
                 report.import_status = "fatal"
                 report.import_message = message.get("message", "")
@@ -412,18 +541,21 @@ def _converse(proc, read_fd, checks, timeout, timeouts, memory_limit, report, st
                 return remaining
             elif event == "imported":
                 report.missing = list(message.get("missing", []))
-                phase, deadline = "between", time.monotonic() + timeout
+                phase, allowed, started = "between", limits.between, time.monotonic()
             elif event == "start" and message.get("check") in remaining:
                 current = message["check"]
-                limit = timeouts.get(current, timeout)
-                phase, deadline, started = "check", time.monotonic() + limit, time.monotonic()
+                phase, started = "check", time.monotonic()
             elif event == "result" and message.get("check") == current:
                 status = "error" if message.get("error") else "ok"
-                report.outcomes[current] = CheckOutcome(
+                outcome = CheckOutcome(
                     status, outputs=message.get("outputs"), error=message.get("error"),
                     seconds=float(message.get("seconds", time.monotonic() - started)))
+                report.outcomes[current] = outcome
+                if on_outcome:
+                    on_outcome(current, outcome)
                 remaining = [c for c in remaining if c != current]
-                current, phase, deadline = None, "between", time.monotonic() + timeout
+                current, phase = None, "between"
+                allowed, started = limits.between, time.monotonic()
                 if not remaining:
                     return []
 
@@ -434,12 +566,21 @@ def _readable(fd: int) -> bool:
 
 
 def _stderr_hint(tail: _Tail) -> str:
-    lines = [l for l in tail.text().splitlines() if l.strip() and not _is_noise(l)]
+    """The last lines a dead worker wrote that may say why: never TensorFlow's own log lines
+    (a "failed call to cuInit" is not why a student's process died)."""
+    lines = [l for l in tail.text().splitlines() if l.strip() and not _is_tensorflow_log(l)]
     return (": " + " | ".join(lines[-3:])[-500:]) if lines else ""
 
 
 _NOISE = ("WARNING: All log messages before absl::InitializeLog", "I0000 ", "W0000 ")
+# absl's format, which TensorFlow's C++ logs use: "E0000 00:00:1796213355.333 7006 file.cc:52] ..."
+_TF_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-/]+:\d+\] ")
 
 
 def _is_noise(line: str) -> bool:
+    """TensorFlow's start-up chatter (informational and warning lines), for chapter runs."""
     return line.startswith(_NOISE)
+
+
+def _is_tensorflow_log(line: str) -> bool:
+    return line.startswith(_NOISE[0]) or bool(_TF_LOG.match(line))

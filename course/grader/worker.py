@@ -154,6 +154,13 @@ def main(argv: list[str]) -> int:
                  versions={"tensorflow": tf.__version__, "keras": keras.__version__})
 
     source = job.get("source")
+    if source:
+        # when memory runs out, the kernel is to stop this process, not the grader's
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write("1000")
+        except OSError:
+            pass
     used_builtins = watch_builtins(exercise) if source else []
     try:
         if source:
