@@ -124,6 +124,9 @@ def shipped_files(root: Path, folders: tuple[str, ...]) -> list[Path]:
     return files
 
 
+STUDENT_README = "docs/students.md"
+
+
 def student_bundle(target: Path, root: Path | None = None) -> Path:
     """Write what a student gets — the package, the chapters, the exercises, README and
     pyproject — and no solutions: ``exercises/`` is generated from ``solutions/`` here (so it is
@@ -145,7 +148,11 @@ def student_bundle(target: Path, root: Path | None = None) -> Path:
     else:  # a bundle made from a bundle: its exercises are all there is
         for relative in shipped_files(root, ("exercises",)):
             shutil.copy2(root / relative, target / relative)
-    for name in ("pyproject.toml", "README.md"):
-        if (root / name).exists():
-            shutil.copy2(root / name, target / name)
+    if (root / "pyproject.toml").exists():
+        shutil.copy2(root / "pyproject.toml", target / "pyproject.toml")
+    # students get a README of their own: the project's is about developing the course (a
+    # bundle made from a bundle has only that one, as README.md)
+    readme = root / STUDENT_README if (root / STUDENT_README).exists() else root / "README.md"
+    if readme.exists():
+        shutil.copy2(readme, target / "README.md")
     return target

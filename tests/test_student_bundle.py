@@ -110,3 +110,19 @@ def test_course_list_works_in_the_bundle(bundle):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "Adam" in result.stdout
+
+
+def test_the_bundle_readme_is_written_for_students(bundle):
+    import re
+
+    from course.cli import build_parser
+
+    readme = (bundle / "README.md").read_text()
+    assert readme == (ROOT / "docs" / "students.md").read_text()
+    for absent in ("pytest", "course release", "grade-class", "solutions/", ".ci/"):
+        assert absent not in readme, absent  # nothing that only works in the course's repository
+    subcommands = set(build_parser()._subparsers._group_actions[0].choices)
+    named = set(re.findall(r"(?:^|`)course ([a-z][\w-]*)", readme, re.M))
+    assert {"grade", "run", "list"} <= named <= subcommands
+    for status in ("passed", "failed", "known mistake", "error", "timeout", "memory", "crashed"):
+        assert f"**{status}**" in readme
