@@ -194,9 +194,15 @@ def test_numpy_model_matches_keras_so_hints_are_trustworthy():
 
     ns = ch06_adam.reference()
     for spec in (ch06_adam.ADAM, ch06_adam.ADAMW, ch06_adam.ADAML2):
-        check = ch06_adam.EXERCISE.check(f"{spec.cls_name.lower()}.trajectory")
-        inputs = check.make_inputs(7)
-        keras_out = run_trajectory(spec.cls_name)(ns, inputs, SimpleNamespace())
-        numpy_out = simulate(inputs, spec.update)
-        for key in keras_out:
-            np.testing.assert_allclose(numpy_out[key], keras_out[key], rtol=1e-4, atol=1e-5)
+        # base_options: weight decay with exclusions and clipnorm, modelled for every optimizer
+        for name in ("trajectory", "base_options"):
+            check = ch06_adam.EXERCISE.check(f"{spec.cls_name.lower()}.{name}")
+            inputs = check.make_inputs(7)
+            keras_out = run_trajectory(spec.cls_name)(ns, inputs, SimpleNamespace())
+            numpy_out = simulate(inputs, spec.update)
+            for key in keras_out:
+                np.testing.assert_allclose(numpy_out[key], keras_out[key], rtol=1e-4, atol=1e-5)
+            if name == "base_options":  # and the mistakes it names are far from the answer
+                for variant in ("decays_excluded", "base_options_ignored"):
+                    wrong = simulate(inputs, spec.update, variant)
+                    assert max(np.abs(wrong[k] - keras_out[k]).max() for k in keras_out) > 1e-2
