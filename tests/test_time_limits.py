@@ -79,4 +79,5 @@ def test_gradescope_results_are_written_within_the_budget(hanging_submission, tm
     assert json.loads((root / "results" / "results.json").read_text()) == results
     ch05 = [t["output"] for t in results["tests"] if t["name"].startswith("ch05_rmsprop")]
     assert ch05 and all(runner.BUDGET_SPENT in o for o in ch05)
-    assert results["score"] < 1.0  # interface/config of ch06 at most
+    passed = {t["name"].rsplit(".", 1)[1] for t in results["tests"] if t["status"] == "passed"}
+    assert passed <= {"interface", "config"}  # the checks that never reach update_step
