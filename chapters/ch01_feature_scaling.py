@@ -45,7 +45,7 @@ import tensorflow as tf
 
 from course import data as course_data
 from course import mixed_precision as mp
-from course.grader.ch01_feature_scaling import reference as grader_references
+from course import references
 from course.plotting import figure
 
 QUICK = ch.quick
@@ -59,7 +59,7 @@ QUICK = ch.quick
 # for `MinMaxScaling`.
 
 # %%
-REFERENCES = grader_references()
+REFERENCES = references.ch01_feature_scaling()
 
 
 def usable(cls) -> bool:

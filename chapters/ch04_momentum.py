@@ -43,7 +43,7 @@ from keras import layers
 
 from course import data as course_data
 from course import mixed_precision as mp
-from course.grader.ch04_momentum import momentum_update
+from course.references import momentum_update
 from course.plotting import (BOWL, START, bowl_loss, figure, plot_curves, plot_trajectories,
                              run_on_bowl)
 

@@ -53,7 +53,7 @@ from rich.table import Table
 
 from course import data as course_data
 from course import mixed_precision as mp
-from course.grader.ch07_lr_decay import one_cycle, reference
+from course.references import ch07_lr_decay as reference, one_cycle
 from course.plotting import figure
 
 console = Console()

@@ -1,5 +1,5 @@
 """Chapter 1 through the grader, both ways: the solution scores 10/10 and the stub 0/10 (through
-the CLI), every known mistake of SPEC.md loses points with its hint, a differently written correct
+the CLI), every known mistake of the grader's contract loses points with its hint, a differently written correct
 implementation scores 10/10, delegating to keras.layers.Normalization scores 0; and the NumPy
 models that name the mistakes agree with the references they stand for."""
 
@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from course import references
 
 from graderlib import ROOT, by_check, grade, write_variant
 
@@ -57,7 +59,7 @@ MEAN_OF_BATCH_STATISTICS = """\
         self.variance.assign(np.mean(variances, axis=0))
 """
 
-# SPEC.md's known mistakes for chapter 1 (and two more), each as a small edit of the solution.
+# The known mistakes for chapter 1 (and two more), each as a small edit of the solution.
 VARIANTS = (
     Variant("unbiased variance",
             (("self.variance.assign(np.reshape(squares / count, shape))",
@@ -250,7 +252,7 @@ def test_delegating_to_keras_normalization_scores_zero_with_a_message(kind, tmp_
 def reference_ns():
     from course.grader import ch01_feature_scaling
 
-    return ch01_feature_scaling.reference()
+    return references.ch01_feature_scaling()
 
 
 def _ctx():

@@ -1,5 +1,5 @@
 """Chapter 2 through the grader, both ways: the solution scores 10/10 (through the CLI) and the
-stub 0/10, every known mistake of SPEC.md loses points with its hint, a differently written
+stub 0/10, every known mistake of the grader's contract loses points with its hint, a differently written
 correct implementation scores 10/10, subclassing keras.layers.BatchNormalization scores 0; and the
 NumPy model that names the mistakes (gradients included) agrees with Keras's layer."""
 
@@ -10,6 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from course import references
 
 from graderlib import ROOT, by_check, grade, write_variant
 
@@ -34,7 +36,7 @@ UPDATE = ("            self.moving_mean.assign(\n"
           "                self.moving_variance * m + ops.cast(variance, self.moving_variance.dtype) * (1.0 - m))\n")
 BRANCH = "        if training and self.trainable:\n"
 
-# SPEC.md's known mistakes for chapter 2 (and three more), each as a small edit of the solution.
+# The known mistakes for chapter 2 (and three more), each as a small edit of the solution.
 VARIANTS = (
     Variant("unbiased batch variance",
             ((VARIANCE, VARIANCE + "            n = 1\n"
@@ -158,7 +160,7 @@ def test_numpy_model_matches_keras_so_hints_are_trustworthy():
     from course.grader import ch02_batch_norm as g
     from course.grader.compare import differences
 
-    ns = g.reference()
+    ns = references.ch02_batch_norm()
     models = {"bn.training_output": g._training_model, "bn.inference_output": g._inference_model,
               "bn.moving_statistics": g._moving_model, "bn.gradients": g._gradient_model,
               "bn.axes": g._axes_model, "bn.center_scale": g._flags_model,

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from course import references
 from course.grader import ch04_momentum as spec
 from course.grader.optimizer_suite import run_trajectory, simulate
 from graderlib import by_check, grade, run_cli, write_variant
@@ -46,7 +47,7 @@ def keras_runs():
     pytest.importorskip("tensorflow")
     import keras
 
-    ref = spec.reference()
+    ref = references.ch04_momentum()
 
     def run(cls_name, inputs, impl=ref):
         return run_trajectory(cls_name)(impl, inputs, SimpleNamespace())

@@ -1,7 +1,7 @@
 """Chapter 5 (RMSprop) both ways through the grader, its mistake models, and its chapter script.
 
 - the solution scores 10/10 and the generated stub 0/10;
-- each known mistake of SPEC.md (and a shared slot) is a small edit of the solution that loses
+- each known mistake of the grader's contract (and a shared slot) is a small edit of the solution that loses
   points on the checks where it shows, with the hint that names it; the other mistakes the grader
   knows (bias correction added, centered or momentum ignored) are checked on their NumPy models
   only, which keeps this file's share of the test suite's time near two minutes;
@@ -45,7 +45,7 @@ MOMENTUM = ("self.assign(mom, ops.add(self.momentum * mom, increment))\n"
             "            self.assign_sub(variable, mom)")
 
 VARIANTS = (
-    # SPEC.md's four
+    # the grader contract's four
     Variant("epsilon outside the square root",
             ((INC, "increment = ops.divide(ops.multiply(lr, g), ops.sqrt(den) + self.epsilon)"),),
             ("rmsprop.single_step", "rmsprop.trajectory"), "UNDER the root"),

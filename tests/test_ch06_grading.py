@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from course import references
+
 from graderlib import ROOT, by_check, grade, write_variant
 
 STEM = "ch06_adam"
@@ -42,7 +44,7 @@ def hand_decay(body: str, then_adam: bool = True) -> tuple[tuple[str, str], ...]
              "        return {**super().get_config(), \"weight_decay\": self.decay}\n"),)
 STEP = "self.assign_sub(variable, alpha * m / (ops.sqrt(v) + self.epsilon))"
 
-# The known mistakes of SPEC.md (and two more), each as a small edit of the solution.
+# The known mistakes (docs/grader-contract.md, and more), each as a small edit of the solution.
 VARIANTS = (
     Variant("no bias correction", ((ALPHA, "alpha = lr"),), "wrong",
             ("adam.single_step", "adam.trajectory"), "bias"),
@@ -192,7 +194,7 @@ def test_numpy_model_matches_keras_so_hints_are_trustworthy():
     from course.grader import ch06_adam
     from course.grader.optimizer_suite import run_trajectory, simulate
 
-    ns = ch06_adam.reference()
+    ns = references.ch06_adam()
     for spec in (ch06_adam.ADAM, ch06_adam.ADAMW, ch06_adam.ADAML2):
         # base_options: weight decay with exclusions and clipnorm, modelled for every optimizer
         for name in ("trajectory", "base_options"):

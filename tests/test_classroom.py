@@ -118,17 +118,21 @@ def _report(*exercises):
     return {"exercises": list(exercises), "score": 0.0, "max_score": 10.0}
 
 
+NOT_IMPLEMENTED = ("error", "not implemented yet", None, "NotImplementedError")
+
+
 def _exercise(status="graded", checks=()):
-    """Checks as (name, status, feedback) or (name, status, feedback, mistake as data)."""
+    """Checks as (name, status, feedback[, mistake as data[, exception type]])."""
     return {"chapter": 6, "name": STEM, "status": status, "message": "m",
             "checks": [{"name": c[0], "passed": c[1] == "passed", "status": c[1], "feedback": c[2],
-                        "mistake": c[3] if len(c) > 3 else None} for c in checks]}
+                        "mistake": c[3] if len(c) > 3 else None,
+                        "exception": c[4] if len(c) > 4 else None} for c in checks]}
 
 
 @pytest.mark.parametrize("checks, expected", [
     ([("a", "passed", ""), ("b", "passed", "")], "full marks"),
     ([("a", "passed", ""), ("b", "failed", "off by 1")], "wrong"),
-    ([("a", "error", "not implemented yet"), ("b", "error", "not implemented yet")], "incomplete"),
+    ([("a", *NOT_IMPLEMENTED), ("b", *NOT_IMPLEMENTED)], "incomplete"),
     ([("a", "failed", "x"), ("b", "timeout", "stopped")], "timeout"),
     ([("a", "memory", "x"), ("b", "crashed", "SIGSEGV")], "crashed"),
     ([("a", "delegation", "subclasses the Keras built-in"), ("b", "delegation", "...")],

@@ -50,7 +50,12 @@ def stubs(tmp_path_factory) -> dict:
 
 
 def test_the_report_has_the_json_schema(solutions, stubs):
+    import jsonschema
+
+    from course.grader.schema import REPORT
+
     for report in (solutions, stubs):
+        jsonschema.validate(report, REPORT)
         assert set(report) >= {"schema", "submission", "seed", "backend", "devices", "score",
                                "max_score", "exercises"}
         assert report["schema"] == 1 and report["backend"] == "tensorflow"

@@ -516,78 +516,12 @@ MINMAX_CHECKS = [
     save_load_train_epochs=1, weights={"fit": 0.5, "save_load": 0.5})
 
 
-def reference():
-    """The references under the student's names (runs in the reference worker only).
-
-    ``Standardization`` is Keras's Normalization. ``MinMaxScaling`` is a thin layer around
-    scikit-learn: ``adapt`` lets ``MinMaxScaler.partial_fit`` see every batch and keeps its
-    ``data_min_`` and ``data_max_`` as weights; ``call`` applies MinMaxScaler's own transform,
-    ``x * scale_ + min_`` with ``scale_ = (hi - lo) / range`` (a zero range taken as 1) and
-    ``min_ = lo - data_min * scale_``, in float64 (the course's tests check it against
-    ``MinMaxScaler.transform`` and ``inverse_transform``).
-    """
-    from types import SimpleNamespace
-
-    import keras
-    from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
-
-    class MinMaxScaling(keras.layers.Layer):
-        def __init__(self, feature_range=(0.0, 1.0), invert=False, **kwargs):
-            super().__init__(**kwargs)
-            self.feature_range = tuple(float(v) for v in feature_range)
-            self.invert = bool(invert)
-
-        def build(self, input_shape):
-            n = input_shape[-1]
-            self.data_min = self.add_weight(name="data_min", shape=(n,), initializer="zeros",
-                                            trainable=False)
-            self.data_max = self.add_weight(name="data_max", shape=(n,), initializer="ones",
-                                            trainable=False)
-
-        def adapt(self, data):
-            scaler = SklearnMinMaxScaler(feature_range=self.feature_range)
-            if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
-                data = [data]
-            for batch in data:
-                batch = np.asarray(batch[0] if isinstance(batch, tuple) else batch, np.float64)
-                scaler.partial_fit(batch.reshape(-1, batch.shape[-1]))
-            if not self.built:
-                self.build((None, scaler.n_features_in_))
-            self.data_min.assign(scaler.data_min_)
-            self.data_max.assign(scaler.data_max_)
-
-        def _scale_and_min(self):
-            lo, hi = self.feature_range
-            low = keras.ops.cast(self.data_min, "float64")
-            spread = keras.ops.cast(self.data_max, "float64") - low
-            # a zero range becomes 1, as sklearn's _handle_zeros_in_scale does in fit()
-            spread = keras.ops.where(keras.ops.equal(spread, 0.0), 1.0, spread)
-            scale = (hi - lo) / spread
-            return scale, lo - low * scale
-
-        def call(self, inputs):
-            scale, minimum = self._scale_and_min()
-            x = keras.ops.cast(inputs, "float64")
-            y = (x - minimum) / scale if self.invert else x * scale + minimum
-            return keras.ops.cast(y, self.compute_dtype)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), "feature_range": self.feature_range,
-                    "invert": self.invert}
-
-    keras.saving.register_keras_serializable(package="course_reference")(MinMaxScaling)
-    return SimpleNamespace(Standardization=keras.layers.Normalization, MinMaxScaling=MinMaxScaling)
-
-
 EXERCISE = Exercise(
     chapter=1,
     stem="ch01_feature_scaling",
     exports=("Standardization", "MinMaxScaling"),
     checks=tuple(STANDARDIZATION_CHECKS + MINMAX_CHECKS),
-    reference="course.grader.ch01_feature_scaling.reference",
+    reference="course.references.ch01_feature_scaling",
     forbidden=FORBIDDEN,
     kinds={"Standardization": "layer", "MinMaxScaling": "layer"},
 )

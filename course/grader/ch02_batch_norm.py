@@ -506,21 +506,12 @@ CHECKS = [
     fit_extra=fit_extra, save_load_train_epochs=2)
 
 
-def reference():
-    """Keras's BatchNormalization under the student's name (runs in the reference worker)."""
-    from types import SimpleNamespace
-
-    import keras
-
-    return SimpleNamespace(BatchNormalization=keras.layers.BatchNormalization)
-
-
 EXERCISE = Exercise(
     chapter=2,
     stem="ch02_batch_norm",
     exports=("BatchNormalization",),
     checks=tuple(CHECKS),
-    reference="course.grader.ch02_batch_norm.reference",
+    reference="course.references.ch02_batch_norm",
     forbidden=FORBIDDEN,
     kinds={"BatchNormalization": "layer"},
 )

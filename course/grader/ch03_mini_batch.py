@@ -433,24 +433,12 @@ SGD_SPEC = OptimizerSpec(
                "not w + lr * g."),))
 
 
-def reference():
-    """The Keras built-in standing in for the student's SGD (runs in the reference worker).
-
-    ``mini_batches`` has no reference: its checks are properties judged in the parent.
-    """
-    from types import SimpleNamespace
-
-    import keras
-
-    return SimpleNamespace(SGD=keras.optimizers.SGD)
-
-
 EXERCISE = Exercise(
     chapter=3,
     stem="ch03_mini_batch",
     exports=("mini_batches", "SGD"),
     checks=MINI_BATCH_CHECKS + tuple(optimizer_checks(SGD_SPEC)),
-    reference="course.grader.ch03_mini_batch.reference",
+    reference="course.references.ch03_mini_batch",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"mini_batches": "function", "SGD": "optimizer"},
 )

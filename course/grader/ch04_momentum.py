@@ -16,27 +16,7 @@ import numpy as np
 from course.grader.ch06_adam import KERAS_OPTIMIZERS
 from course.grader.optimizer_suite import OptimizerSpec, optimizer_checks
 from course.grader.spec import Exercise
-
-
-def momentum_update(state, w, g, lr, t, hp, variant=None):
-    """One step of Keras's SGD with momentum for one variable (and of each known-wrong variant)."""
-    mu = hp["momentum"]
-    nesterov = hp.get("nesterov", False) and variant != "nesterov_ignored"
-    v = state.get("v", np.zeros_like(w))
-    if variant == "pytorch":  # the rate outside the velocity
-        v = mu * v + g
-        state["v"] = v
-        return w - lr * (mu * v + g if nesterov else v)
-    if variant == "ema":  # the documents' average, with the rate outside
-        v = mu * v + (1 - mu) * g
-        state["v"] = v
-        return w - lr * v
-    sign = 1.0 if variant == "velocity_sign" else -1.0
-    v = mu * v + sign * lr * g
-    state["v"] = v
-    if nesterov:
-        return w + mu * v + sign * lr * g
-    return w + v
+from course.references import momentum_update
 
 
 def ema_update(state, w, g, lr, t, hp, variant=None):
@@ -103,57 +83,12 @@ EMA = OptimizerSpec(
     ), lr_range=(0.05, 0.3))
 
 
-def reference():
-    """The stand-ins for the student's classes (runs in the reference worker).
-
-    MomentumSGD is Keras's SGD with this exercise's defaults (momentum 0.9; Keras's SGD default
-    is 0.0 and it only accepts a float). EMAMomentum has no Keras built-in: the reference below
-    is course code, checked against ``ema_update`` in the project's tests.
-    """
-    from types import SimpleNamespace
-
-    import keras
-
-    @keras.saving.register_keras_serializable(package="course_reference")
-    class MomentumSGD(keras.optimizers.SGD):
-        def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, **kwargs):
-            super().__init__(learning_rate=learning_rate, momentum=float(momentum),
-                             nesterov=nesterov, **kwargs)
-
-    @keras.saving.register_keras_serializable(package="course_reference")
-    class EMAMomentum(keras.optimizers.Optimizer):
-        """v = beta*v + (1-beta)*g; w -= lr*v, written as the interpolation v += (1-beta)*(g-v)."""
-
-        def __init__(self, learning_rate=0.01, beta=0.9, **kwargs):
-            super().__init__(learning_rate=learning_rate, **kwargs)
-            self.beta = beta
-
-        def build(self, var_list):
-            if self.built:
-                return
-            super().build(var_list)
-            self.averages = self.add_optimizer_variables(var_list, "average")
-
-        def update_step(self, gradient, variable, learning_rate):
-            dtype = variable.dtype
-            average = self.averages[self._get_variable_index(variable)]
-            gradient = keras.ops.cast(gradient, dtype)
-            self.assign_add(average, keras.ops.multiply(
-                keras.ops.subtract(gradient, average), keras.ops.cast(1.0 - self.beta, dtype)))
-            self.assign_sub(variable, keras.ops.multiply(average, keras.ops.cast(learning_rate, dtype)))
-
-        def get_config(self):
-            return {**super().get_config(), "beta": self.beta}
-
-    return SimpleNamespace(MomentumSGD=MomentumSGD, EMAMomentum=EMAMomentum)
-
-
 EXERCISE = Exercise(
     chapter=4,
     stem="ch04_momentum",
     exports=("MomentumSGD", "EMAMomentum"),
     checks=tuple(optimizer_checks(MOMENTUM) + optimizer_checks(EMA)),
-    reference="course.grader.ch04_momentum.reference",
+    reference="course.references.ch04_momentum",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"MomentumSGD": "optimizer", "EMAMomentum": "optimizer"},
 )

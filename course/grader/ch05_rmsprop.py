@@ -101,21 +101,12 @@ RMSPROP = OptimizerSpec(
              ("centered_momentum", _centered_momentum)))
 
 
-def reference():
-    """The Keras built-in standing in for the student's class (runs in the reference worker)."""
-    from types import SimpleNamespace
-
-    import keras
-
-    return SimpleNamespace(RMSprop=keras.optimizers.RMSprop)
-
-
 EXERCISE = Exercise(
     chapter=5,
     stem="ch05_rmsprop",
     exports=("RMSprop",),
     checks=tuple(optimizer_checks(RMSPROP)),
-    reference="course.grader.ch05_rmsprop.reference",
+    reference="course.references.ch05_rmsprop",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"RMSprop": "optimizer"},
 )

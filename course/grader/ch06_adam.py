@@ -136,37 +136,12 @@ ADAML2 = OptimizerSpec(
     ), error_mistakes=(SHARED_SLOT_ERROR,))
 
 
-def reference():
-    """The Keras built-ins standing in for the student's classes (runs in the reference worker)."""
-    from types import SimpleNamespace
-
-    import keras
-
-    class AdamL2(keras.optimizers.Adam):
-        """Keras's Adam fed g + l2 * w: the reference for the coupled form."""
-
-        def __init__(self, learning_rate=0.001, l2=0.01, **kwargs):
-            super().__init__(learning_rate=learning_rate, **kwargs)
-            self.l2 = l2
-
-        def update_step(self, gradient, variable, learning_rate):
-            gradient = keras.ops.cast(gradient, variable.dtype) + keras.ops.cast(
-                self.l2, variable.dtype) * variable
-            super().update_step(gradient, variable, learning_rate)
-
-        def get_config(self):
-            return {**super().get_config(), "l2": self.l2}
-
-    keras.saving.register_keras_serializable(package="course_reference")(AdamL2)
-    return SimpleNamespace(Adam=keras.optimizers.Adam, AdamW=keras.optimizers.AdamW, AdamL2=AdamL2)
-
-
 EXERCISE = Exercise(
     chapter=6,
     stem="ch06_adam",
     exports=("Adam", "AdamW", "AdamL2"),
     checks=tuple(optimizer_checks(ADAM) + optimizer_checks(ADAMW) + optimizer_checks(ADAML2)),
-    reference="course.grader.ch06_adam.reference",
+    reference="course.references.ch06_adam",
     forbidden=KERAS_OPTIMIZERS,
     kinds={"Adam": "optimizer", "AdamW": "optimizer", "AdamL2": "optimizer"},
 )

@@ -6,7 +6,7 @@ course's tests compare that closed form with PyTorch's ``OneCycleLR``). Each clo
 once for NumPy and ``keras.ops`` alike, with the known-wrong variants the feedback names.
 
 ``LRFinder`` has no built-in to compare with: its checks are judged here, in the parent, against
-the behaviour SPEC.md describes (``finder_model``). Four checks drive its hooks directly with a
+the behaviour docs/grader-contract.md specifies (``finder_model``). Four checks drive its hooks directly with a
 scripted loss sequence and a stand-in model (exact, and out of the student's reach); one runs it in
 a real ``model.fit`` and checks that what it recorded agrees with what the training run logged;
 one checks that it refuses a schedule.
@@ -22,6 +22,7 @@ from course.grader.compare import default_judge
 from course.grader.optimizer_suite import build_model, draw_fit_data
 from course.grader.schedule_suite import ScheduleSpec, schedule_checks
 from course.grader.spec import Check, Exercise, Mistake
+from course.references import one_cycle
 
 # Every schedule Keras ships: an exercise may not subclass, wrap or call any of them.
 KERAS_SCHEDULES = ("InverseTimeDecay", "ExponentialDecay", "CosineDecay", "CosineDecayRestarts",
@@ -71,26 +72,6 @@ def warmup_cosine(s, kw, xp, variant=None):
     if variant == "alpha_ignored":
         alpha = 0.0
     return xp.where(s < warmup, warm, peak * ((1.0 - alpha) * cosine + alpha))
-
-
-def one_cycle(s, kw, xp, variant=None):
-    """PyTorch's OneCycleLR (two phases, cosine annealing) as a closed form; SPEC.md's formula."""
-    peak, total = float(kw["max_learning_rate"]), float(kw["total_steps"])
-    initial = peak / float(kw.get("div_factor", 25.0))
-    final = initial / float(kw.get("final_div_factor", 1e4))
-    end_1 = float(kw.get("pct_start", 0.3)) * total - (0.0 if variant == "phase_end_off_by_one" else 1.0)
-    end_2 = total - 1.0
-    if variant != "no_clamp":
-        s = xp.minimum(s, end_2)
-
-    def anneal(a, b, pct):  # from a at pct = 0 to b at pct = 1
-        if variant == "linear":
-            return a + (b - a) * pct
-        return b + (a - b) / 2.0 * (xp.cos(math.pi * pct) + 1.0)
-
-    rising = anneal(initial, peak, s / end_1)
-    falling = anneal(peak, final, xp.maximum(s - end_1, 0.0) / (end_2 - end_1))
-    return xp.where(s <= end_1, rising, falling)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +170,7 @@ SCHEDULES = (
 )
 
 # --------------------------------------------------------------------------------------------
-# LRFinder: the behaviour SPEC.md describes, as a NumPy model of what a finder records
+# LRFinder: its specified behaviour (docs/grader-contract.md), as a NumPy model of what it records
 
 FINDER_DEFAULTS = {"start_lr": 1e-7, "end_lr": 10.0, "num_steps": 100, "beta": 0.98,
                    "diverge_factor": 4.0}
@@ -601,7 +582,7 @@ def _parent_judged(name: str, expected, variants=(), rtol: float = 1e-4, atol: f
 
 FINDER_CHECKS = [
     _parent_judged("lrfinder.interface", _interface_expected, run=run_finder_interface,
-                   weight=0.5, description="a keras Callback with SPEC.md's defaults"),
+                   weight=0.5, description="a keras Callback with the specified defaults"),
     _parent_judged("lrfinder.ramp_and_smoothing", _ramp_expected, (NO_DEBIAS, LINEAR_RAMP,
                                                                    RUNNING_MEAN),
                    run=run_ramp, inputs=_ramp_inputs, weight=1.5,
@@ -634,87 +615,13 @@ FINDER_CHECKS = [
 # The reference namespace
 
 
-def reference():
-    """The Keras built-ins under the student's names and arguments, and the OneCycle closed form.
-
-    Runs in the reference worker only.
-    """
-    from types import SimpleNamespace
-
-    import keras
-    from keras import ops
-
-    builtins = keras.optimizers.schedules
-    register = keras.saving.register_keras_serializable(package="course_reference")
-
-    class Delegating(builtins.LearningRateSchedule):
-        """Holds the student's arguments; evaluates a Keras built-in built from them."""
-
-        def __call__(self, step):
-            return self.builtin(step)
-
-        def get_config(self):
-            return dict(self.arguments)
-
-    @register
-    class TimeBasedDecay(Delegating):
-        def __init__(self, initial_learning_rate, decay_rate, decay_steps=1):
-            self.arguments = dict(initial_learning_rate=initial_learning_rate,
-                                  decay_rate=decay_rate, decay_steps=decay_steps)
-            self.builtin = builtins.InverseTimeDecay(initial_learning_rate, decay_steps, decay_rate)
-
-    @register
-    class StepDecay(Delegating):
-        def __init__(self, initial_learning_rate, drop_rate, steps_per_drop):
-            self.arguments = dict(initial_learning_rate=initial_learning_rate,
-                                  drop_rate=drop_rate, steps_per_drop=steps_per_drop)
-            self.builtin = builtins.ExponentialDecay(initial_learning_rate, steps_per_drop,
-                                                     drop_rate, staircase=True)
-
-    @register
-    class ExponentialDecay(Delegating):
-        def __init__(self, initial_learning_rate, decay_rate, decay_steps):
-            self.arguments = dict(initial_learning_rate=initial_learning_rate,
-                                  decay_rate=decay_rate, decay_steps=decay_steps)
-            self.builtin = builtins.ExponentialDecay(initial_learning_rate, decay_steps, decay_rate)
-
-    @register
-    class WarmupCosineDecay(Delegating):
-        def __init__(self, peak_learning_rate, warmup_steps, decay_steps,
-                     initial_learning_rate=0.0, alpha=0.0):
-            self.arguments = dict(peak_learning_rate=peak_learning_rate,
-                                  warmup_steps=warmup_steps, decay_steps=decay_steps,
-                                  initial_learning_rate=initial_learning_rate, alpha=alpha)
-            self.builtin = builtins.CosineDecay(
-                float(initial_learning_rate), decay_steps, alpha=alpha,
-                warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
-
-    @register
-    class OneCycle(builtins.LearningRateSchedule):
-        def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
-                     final_div_factor=1e4):
-            self.arguments = dict(max_learning_rate=max_learning_rate, total_steps=total_steps,
-                                  pct_start=pct_start, div_factor=div_factor,
-                                  final_div_factor=final_div_factor)
-
-        def __call__(self, step):
-            return ops.cast(one_cycle(ops.cast(step, "float32"), self.arguments, ops), "float32")
-
-        def get_config(self):
-            return dict(self.arguments)
-
-    return SimpleNamespace(TimeBasedDecay=TimeBasedDecay, StepDecay=StepDecay,
-                           ExponentialDecay=ExponentialDecay, WarmupCosineDecay=WarmupCosineDecay,
-                           OneCycle=OneCycle, LRFinder=None)
-
-
 EXERCISE = Exercise(
     chapter=7,
     stem="ch07_lr_decay",
     exports=("TimeBasedDecay", "StepDecay", "ExponentialDecay", "WarmupCosineDecay", "OneCycle",
              "LRFinder"),
     checks=tuple([c for spec in SCHEDULES for c in schedule_checks(spec)] + FINDER_CHECKS),
-    reference="course.grader.ch07_lr_decay.reference",
+    reference="course.references.ch07_lr_decay",
     forbidden=KERAS_SCHEDULES,
     kinds={"TimeBasedDecay": "schedule", "StepDecay": "schedule", "ExponentialDecay": "schedule",
            "WarmupCosineDecay": "schedule", "OneCycle": "schedule", "LRFinder": "callback"},

@@ -5,7 +5,7 @@
 
 - ``class.json``: the class's seed and settings, written first, so that a resumed run grades
   with the same seed (and so against the same reference numbers);
-- ``students/<student>.json``: each student's report (SPEC.md's schema) plus a status, notes
+- ``students/<student>.json``: each student's report (``course.grader.schema``) plus a status, notes
   and the fingerprint of what was graded;
 - ``grades.csv``: a row per student, a column per exercise, the total and a status;
 - ``check_pass_rates.csv`` / ``.json``: per check, how many students passed it and the known
@@ -40,6 +40,7 @@ from pathlib import Path
 from course.grader import runner
 from course.grader.grade import (GradingError, ReferenceCache, grade_exercise, grading_plan,
                                  new_seed, submission_report)
+from course.grader.outcomes import STUDENT_STATUS_OF, CheckStatus, ExerciseStatus, StudentStatus
 from course.grader.report import write_atomic, write_json
 
 CLASS_FILE = "class.json"
@@ -48,11 +49,6 @@ GRADES_CSV = "grades.csv"
 PASS_RATES = "check_pass_rates"
 SCHEMA = 1
 
-# A student's status: the most severe thing that happened while grading them, first match wins.
-STATUSES = ("grader error", "cheating detected", "crashed", "out of memory", "timeout", "error",
-            "wrong", "incomplete", "full marks", "no files")
-_CHECK_STATUS = {"grader_error": "grader error", "delegation": "cheating detected",
-                 "crashed": "crashed", "memory": "out of memory", "timeout": "timeout"}
 _SKIP_DIRS = {"__pycache__", "__MACOSX", ".git", ".ipynb_checkpoints"}
 
 
@@ -146,50 +142,53 @@ def fingerprint(contents: dict[str, bytes], settings: dict) -> str:
 
 # ---------------------------------------------------------------------------- status
 
-def student_status(report: dict) -> tuple[str, list[str]]:
-    """The student's status (see ``STATUSES``) and short notes on what went wrong where."""
+def student_status(report: dict) -> tuple[StudentStatus, list[str]]:
+    """The student's status (the most severe, in ``StudentStatus``'s order) and short notes on
+    what went wrong where."""
     found, notes = set(), []
     exercises = report.get("exercises", [])
     for exercise in exercises:
         label = f"ch{exercise['chapter']:02d}"
         if exercise.get("grader_error"):
-            found.add("grader error")
-        if exercise["status"] == "missing":
-            found.add("incomplete")
+            found.add(StudentStatus.GRADER_ERROR)
+        if exercise["status"] == ExerciseStatus.MISSING:
+            found.add(StudentStatus.INCOMPLETE)
             notes.append(f"{label}: no file")
             continue
         statuses = Counter(c["status"] for c in exercise["checks"])
-        for status, label_status in _CHECK_STATUS.items():
+        for status, student in STUDENT_STATUS_OF.items():
             if statuses.get(status):
-                found.add(label_status)
+                found.add(student)
                 first = next(c for c in exercise["checks"] if c["status"] == status)
-                notes.append(f"{label}: {label_status} in {first['name']}"
-                             if len(exercise["checks"]) > 1 and status != "delegation"
+                notes.append(f"{label}: {student} in {first['name']}"
+                             if len(exercise["checks"]) > 1 and status != CheckStatus.DELEGATION
                              else f"{label}: {first['feedback'][:160]}")
-        if exercise["status"] in ("error", "timeout") and not statuses.keys() & _CHECK_STATUS.keys():
-            found.add("timeout" if exercise["status"] == "timeout" else "error")
+        if (exercise["status"] in (ExerciseStatus.ERROR, ExerciseStatus.TIMEOUT)
+                and not statuses.keys() & STUDENT_STATUS_OF.keys()):
+            found.add(StudentStatus.TIMEOUT if exercise["status"] == ExerciseStatus.TIMEOUT
+                      else StudentStatus.ERROR)
             notes.append(f"{label}: {exercise.get('message', '')[:160]}")
         not_implemented = [c for c in exercise["checks"]
-                           if c["status"] == "error" and c["feedback"].startswith("not implemented")]
+                           if c.get("exception") == "NotImplementedError"]
         wrong = [c for c in exercise["checks"] if not c["passed"] and c not in not_implemented]
         if wrong:
-            found.add("wrong")
-            failed = [c for c in wrong if c["status"] in ("failed", "error")]
+            found.add(StudentStatus.WRONG)
+            failed = [c for c in wrong if c["status"] in (CheckStatus.FAILED, CheckStatus.ERROR)]
             mistakes = sorted({c["mistake"]["name"] for c in failed if c.get("mistake")})
             if failed:
                 notes.append(f"{label}: {len(failed)} check(s) failed"
                              + (f" (known mistakes: {', '.join(mistakes)})" if mistakes else ""))
         if not_implemented:
-            found.add("incomplete")
+            found.add(StudentStatus.INCOMPLETE)
             if len(not_implemented) == len(exercise["checks"]):
                 notes.append(f"{label}: not implemented")
     if not exercises:
-        return "no files", notes
-    if all(e["status"] == "missing" for e in exercises):
-        return "no files", []
+        return StudentStatus.NO_FILES, notes
+    if all(e["status"] == ExerciseStatus.MISSING for e in exercises):
+        return StudentStatus.NO_FILES, []
     if not found:
-        return "full marks", notes
-    return next(s for s in STATUSES if s in found), notes
+        return StudentStatus.FULL_MARKS, notes
+    return next(s for s in StudentStatus if s in found), notes
 
 
 # ---------------------------------------------------------------------------- summaries
@@ -200,7 +199,7 @@ def pass_rates(reports: dict[str, dict]) -> list[dict]:
     table: dict[tuple[str, str], dict] = {}
     for report in reports.values():
         for exercise in report.get("exercises", []):
-            if exercise["status"] == "missing":
+            if exercise["status"] == ExerciseStatus.MISSING:
                 continue
             for check in exercise["checks"]:
                 row = table.setdefault((exercise["name"], check["name"]), {
@@ -407,13 +406,13 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
         report = submission_report(student.name, seed, results, time.monotonic() - begun)
         status, notes = student_status(report)
         if crashed:
-            status, notes = "grader error", notes + [crashed]
+            status, notes = StudentStatus.GRADER_ERROR, notes + [crashed]
         report.update({"student": student.name, "status": status,
                        "notes": student.notes + notes, "fingerprint": stamp,
                        "files": {s: p.relative_to(student.folder).as_posix()
                                  for s, p in student.files.items()},
                        # a failure that was not the student's is graded again on the next run
-                       "final": status != "grader error"})
+                       "final": status != StudentStatus.GRADER_ERROR})
         write_json(report, _student_file(out, student.name))
         with lock:
             reports[student.name] = report

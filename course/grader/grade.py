@@ -1,6 +1,7 @@
 """Grade a folder of exercise files: static checks, then student and reference workers, then judging.
 
-``grade_submission`` returns the report of SPEC.md's JSON schema (a plain dict).
+``grade_submission`` returns the report in the format ``course.grader.schema`` describes (a
+plain dict).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 from pathlib import Path
 
 from course.catalog import CHAPTERS, chapter as find_chapter
-from course.grader import runner, static
+from course.grader import runner, schema, static
 from course.grader.compare import default_judge, mistake_from_error
+from course.grader.outcomes import CheckStatus, ExerciseStatus
 from course.grader.spec import Exercise, Mistake, Verdict
 
 POINTS_PER_EXERCISE = 10.0
-SCHEMA = 1
 
 
 class GradingError(Exception):
@@ -148,14 +149,14 @@ class ReferenceTicket:
         for name, computation in self._runs.items():
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not computation.done.wait(left):
-                merged.outcomes[name] = runner.CheckOutcome("not_run", message=runner.BUDGET_SPENT)
+                merged.outcomes[name] = runner.CheckOutcome(CheckStatus.NOT_RUN, message=runner.BUDGET_SPENT)
                 continue
             report = computation.report
             if report is None:
                 raise GradingError(f"computing the reference for {self._stem} failed: "
                                    f"{computation.failure}")
             merged.outcomes[name] = report.outcomes.get(name) or runner.CheckOutcome(
-                "not_run", message=report.import_message or "not run")
+                CheckStatus.NOT_RUN, message=report.import_message or "not run")
             merged.device = merged.device or report.device
             merged.backend = merged.backend or report.backend
             merged.versions = merged.versions or report.versions
@@ -170,22 +171,23 @@ class ReferenceTicket:
 _DEFAULT_CACHE = ReferenceCache()
 
 
-def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: str, seconds: float,
+def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: CheckStatus | None,
+                 seconds: float,
                  feedback: str = "", hint: str | None = None, mistake: Mistake | None = None,
-                 detail: str = "") -> dict:
+                 detail: str = "", exception: str | None = None) -> dict:
     if verdict is not None:
         credit = verdict.credit if verdict.credit is not None else (1.0 if verdict.passed else 0.0)
         feedback, hint, mistake = verdict.feedback, verdict.hint, verdict.mistake
         detail = verdict.detail
         passed = verdict.passed
-        status = "passed" if passed else "failed"
+        status = CheckStatus.PASSED if passed else CheckStatus.FAILED
     else:
         credit, passed = 0.0, False
     return {"name": check.name, "description": check.description,
             "score": round(max_score * credit, 4), "max_score": round(max_score, 4),
             "passed": passed, "status": status, "feedback": feedback, "hint": hint,
             "mistake": mistake.as_data() if mistake else None, "detail": detail or feedback,
-            "seconds": round(seconds, 2)}
+            "exception": exception, "seconds": round(seconds, 2)}
 
 
 def mistake_summary(checks: list[dict], exports: tuple[str, ...] = ()) -> list[dict]:
@@ -222,11 +224,11 @@ def _error_feedback(error: dict) -> str:
 
 
 def _outcome_feedback(outcome: runner.CheckOutcome) -> str:
-    if outcome.status == "timeout":
+    if outcome.status == CheckStatus.TIMEOUT:
         return outcome.message + " — an infinite loop, or far too slow?"
-    if outcome.status == "memory":
+    if outcome.status == CheckStatus.MEMORY:
         return outcome.message
-    if outcome.status == "crashed":
+    if outcome.status == CheckStatus.CRASHED:
         return f"the Python process died during this check: {outcome.message}"
     return outcome.message or outcome.status
 
@@ -254,29 +256,30 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         exercise = dataclasses.replace(exercise, checks=tuple(c for c in exercise.checks if c.name in only))
     entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
              "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 2),
-             "status": "graded", "message": "", "checks": [], "mistakes": []}
+             "status": ExerciseStatus.GRADED, "message": "", "checks": [], "mistakes": []}
     started = time.monotonic()
 
-    def all_zero(status: str, feedback: str, hint: str | None = None) -> dict:
+    def all_zero(status: CheckStatus, feedback: str, hint: str | None = None) -> dict:
         entry["checks"] = [_check_entry(c, max_scores[c.name], None, status=status, seconds=0.0,
                                         feedback=feedback, hint=hint) for c in exercise.checks]
         entry["message"] = feedback
         return entry
 
     if not path.is_file():
-        entry["status"] = "missing"
-        return all_zero("missing", f"no file {path.name} in {path.parent}")
+        entry["status"] = ExerciseStatus.MISSING
+        return all_zero(CheckStatus.MISSING, f"no file {path.name} in {path.parent}")
     if deadline is not None and time.monotonic() >= deadline:
-        entry["status"] = "timeout"
-        return all_zero("timeout", runner.BUDGET_SPENT)
+        entry["status"] = ExerciseStatus.TIMEOUT
+        return all_zero(CheckStatus.TIMEOUT, runner.BUDGET_SPENT)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        entry["status"] = "error"
-        return all_zero("error", f"cannot read {path}: {exc}")
+        entry["status"] = ExerciseStatus.ERROR
+        return all_zero(CheckStatus.ERROR, f"cannot read {path}: {exc}")
     found = static.inspect_source(text, path.name, exercise.exports, exercise.forbidden)
     if not found.ok:
-        entry["status"] = "error" if found.status == "error" else "graded"
+        entry["status"] = (ExerciseStatus.ERROR if found.status == CheckStatus.ERROR
+                           else ExerciseStatus.GRADED)
         return all_zero(found.status, found.message)
     if found.missing:  # partial credit: a check that needs a missing name fails on its own
         entry["message"] = (f"{path.name} does not define {', '.join(found.missing)} (the "
@@ -301,38 +304,41 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             ticket.wait(deadline)  # one worker at a time: the reference first, for its timings
         student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
                                     limits=limits, memory_limit=memory_limit, hide=hide)
-        compared = student.import_status == "ok" and any(
+        compared = student.import_status == CheckStatus.RAN and any(
             c.needs_reference and student.outcomes.get(c.name, runner.CheckOutcome("")).status
-            == "ok" for c in exercise.checks)
+            == CheckStatus.RAN for c in exercise.checks)
         reference = ticket.result(deadline) if compared else None
     finally:
         ticket.release()
     entry["device"] = student.device or (reference.device if reference else "")
     entry["backend"] = student.backend or (reference.backend if reference else "")
 
-    if student.import_status != "ok":
+    if student.import_status != CheckStatus.RAN:
         error = student.import_error or {}
-        if student.import_status == "delegation":
-            return all_zero("delegation", student.import_message)
-        if student.import_status == "timeout":
-            entry["status"] = "timeout"
-            return all_zero("timeout", f"importing {path.name} did not finish: {student.import_message}")
-        entry["status"] = "error"
+        if student.import_status == CheckStatus.DELEGATION:
+            return all_zero(CheckStatus.DELEGATION, student.import_message)
+        if student.import_status == CheckStatus.TIMEOUT:
+            entry["status"] = ExerciseStatus.TIMEOUT
+            return all_zero(CheckStatus.TIMEOUT, f"importing {path.name} did not finish: {student.import_message}")
+        entry["status"] = ExerciseStatus.ERROR
         if error:
-            return all_zero("error", f"importing {path.name} failed: {_error_feedback(error)}")
-        entry["grader_error"] = student.import_status == "fatal"  # before any student code ran
-        return all_zero("error", f"could not run {path.name}: {student.import_message}"
-                        + (f"\n{student.stderr_tail[-800:]}" if student.import_status == "fatal" else ""))
+            return all_zero(CheckStatus.ERROR, f"importing {path.name} failed: {_error_feedback(error)}")
+        no_worker = student.import_status == CheckStatus.GRADER_ERROR  # before any student code ran
+        entry["grader_error"] = no_worker
+        return all_zero(CheckStatus.GRADER_ERROR if no_worker else CheckStatus.ERROR,
+                        f"could not run {path.name}: {student.import_message}"
+                        + (f"\n{student.stderr_tail[-800:]}" if no_worker else ""))
 
     for check in exercise.checks:
-        outcome = student.outcomes.get(check.name, runner.CheckOutcome("not_run", message="not run"))
+        outcome = student.outcomes.get(check.name, runner.CheckOutcome(CheckStatus.NOT_RUN,
+                                                                       message="not run"))
         max_score = max_scores[check.name]
-        if outcome.status == "error" and (outcome.error or {}).get("type") in _MEMORY_ERRORS:
+        if outcome.status == CheckStatus.ERROR and (outcome.error or {}).get("type") in _MEMORY_ERRORS:
             entry["checks"].append(_check_entry(
-                check, max_score, None, status="memory", seconds=outcome.seconds,
+                check, max_score, None, status=CheckStatus.MEMORY, seconds=outcome.seconds,
                 feedback=f"out of memory: your code raised {_error_feedback(outcome.error)}"))
             continue
-        if outcome.status == "error":
+        if outcome.status == CheckStatus.ERROR:
             text_error = _error_feedback(outcome.error or {})
             absent = [n for n in found.missing if (outcome.error or {}).get("type") == "AttributeError"
                       and f"'{n}'" in (outcome.error or {}).get("message", "")]
@@ -344,15 +350,16 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             detail = text_error
             if mistake:
                 text_error = f"{text_error} — this looks like a known mistake ({mistake.name})"
-            entry["checks"].append(_check_entry(check, max_score, None, status="error",
+            entry["checks"].append(_check_entry(check, max_score, None, status=CheckStatus.ERROR,
                                                 seconds=outcome.seconds, feedback=text_error,
-                                                hint=hint, mistake=mistake, detail=detail))
+                                                hint=hint, mistake=mistake, detail=detail,
+                                                exception=(outcome.error or {}).get("type")))
             continue
         if outcome.message == runner.BUDGET_SPENT:
-            entry["checks"].append(_check_entry(check, max_score, None, status="timeout",
+            entry["checks"].append(_check_entry(check, max_score, None, status=CheckStatus.TIMEOUT,
                                                 seconds=outcome.seconds, feedback=outcome.message))
             continue
-        if outcome.status != "ok":
+        if outcome.status != CheckStatus.RAN:
             entry["checks"].append(_check_entry(check, max_score, None, status=outcome.status,
                                                 seconds=outcome.seconds,
                                                 feedback=_outcome_feedback(outcome)))
@@ -362,15 +369,16 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         if check.needs_reference:
             ref = reference.outcomes.get(check.name)
             if ref is not None and ref.message == runner.BUDGET_SPENT:
-                entry["checks"].append(_check_entry(check, max_score, None, status="timeout",
+                entry["checks"].append(_check_entry(check, max_score, None,
+                                                    status=CheckStatus.TIMEOUT,
                                                     seconds=outcome.seconds,
                                                     feedback=runner.BUDGET_SPENT))
                 continue
-            if ref is None or ref.status != "ok":
+            if ref is None or ref.status != CheckStatus.RAN:
                 entry["grader_error"] = True
                 detail = (ref.error or {}).get("traceback") or (ref.message if ref else "not run")
                 entry["checks"].append(_check_entry(
-                    check, max_score, None, status="grader_error", seconds=outcome.seconds,
+                    check, max_score, None, status=CheckStatus.GRADER_ERROR, seconds=outcome.seconds,
                     feedback=f"the grader could not compute the reference for this check "
                              f"(a course bug, please report it): {str(detail)[-600:]}"))
                 continue
@@ -380,10 +388,11 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             verdict = judge(outcome.outputs or {}, ref_outputs, inputs)
         except Exception as exc:  # noqa: BLE001 - a malformed result is the student's failure
             verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
-        entry["checks"].append(_check_entry(check, max_score, verdict, status="", seconds=outcome.seconds))
+        entry["checks"].append(_check_entry(check, max_score, verdict, status=None,
+                                            seconds=outcome.seconds))
     entry["mistakes"] = mistake_summary(entry["checks"], exercise.exports)
     if any(c["feedback"] == runner.BUDGET_SPENT for c in entry["checks"]):
-        entry["status"] = "timeout"
+        entry["status"] = ExerciseStatus.TIMEOUT
         entry["message"] = entry["message"] or runner.BUDGET_SPENT
     # from the unrounded shares, so that full marks add up to exactly 10
     entry["score"] = round(sum(max_scores[c["name"]] * (c["score"] / c["max_score"])
@@ -429,7 +438,7 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
                      cache: ReferenceCache | None = None, on_exercise=None,
                      only: list[str] | None = None, hide: tuple[str, ...] = (),
                      budget: float | None = None) -> dict:
-    """Grade every exercise file in ``directory``; the report as a dict (SPEC.md's schema).
+    """Grade every exercise file in ``directory``; the report as a dict (``schema.REPORT``).
 
     ``budget``: seconds for the whole submission; what is not graded by then is reported as
     timed out, so that a report always comes back in time (a platform's own limit, say)."""
@@ -461,11 +470,11 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
 
 
 def submission_report(submission: str, seed: int, results: list[dict], seconds: float) -> dict:
-    """The report of SPEC.md's schema from graded exercise entries (``grade_exercise``'s)."""
+    """The report (``schema.REPORT``) from graded exercise entries (``grade_exercise``'s)."""
     devices = sorted({r["device"] for r in results if r.get("device")}) or ["CPU"]
     backends = [r["backend"] for r in results if r.get("backend")]
     return {
-        "schema": SCHEMA,
+        "schema": schema.VERSION,
         "submission": submission,
         "seed": seed,
         "backend": backends[0] if backends else "tensorflow",

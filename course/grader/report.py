@@ -11,9 +11,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-_STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "magenta",
-                 "memory": "magenta", "crashed": "magenta", "missing": "yellow",
-                 "delegation": "red", "grader_error": "yellow", "not_run": "yellow"}
+from course.grader.outcomes import CheckStatus, ExerciseStatus
+
+_STATUS_STYLE = {CheckStatus.PASSED: "green", CheckStatus.FAILED: "red", CheckStatus.ERROR: "red",
+                 CheckStatus.TIMEOUT: "magenta", CheckStatus.MEMORY: "magenta",
+                 CheckStatus.CRASHED: "magenta", CheckStatus.MISSING: "yellow",
+                 CheckStatus.DELEGATION: "red", CheckStatus.GRADER_ERROR: "yellow",
+                 CheckStatus.NOT_RUN: "yellow"}
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:
@@ -49,7 +53,7 @@ def mistake_lines(exercise: dict) -> list[tuple[str, str | None]]:
         if i == 0:  # failed checks that no model names (model.fit, ...) likely share the cause
             prefixes = {name.split(".", 1)[0] for name in named}
             others = [c["name"] for c in checks if not c["passed"] and not c.get("mistake")
-                      and c["status"] == "failed" and c["name"].split(".", 1)[0] in prefixes]
+                      and c["status"] == CheckStatus.FAILED and c["name"].split(".", 1)[0] in prefixes]
             if others:
                 sentence += (f"; it probably explains the {len(others)} other failed check(s) "
                              f"of {', '.join(components)} too")
@@ -83,7 +87,7 @@ def gradescope_results(report: dict) -> dict:
                 "name": f"{exercise['name']}: {check['name']}",
                 "score": check["score"],
                 "max_score": check["max_score"],
-                "status": "passed" if check["passed"] else "failed",
+                "status": "passed" if check["passed"] else "failed",  # Gradescope's two words
                 "output": output,
                 "visibility": "visible",
             })
@@ -115,7 +119,7 @@ def print_report(report: dict, console: Console | None = None, verbose: bool = F
         table.add_row(Text(f"ch{exercise['chapter']:02d} {exercise['name']}", style="bold"),
                       Text(f"{exercise['score']:.2f}/{exercise['max_score']:.0f}", style=style),
                       exercise["status"], exercise.get("message", ""))
-        if exercise["status"] == "missing":
+        if exercise["status"] == ExerciseStatus.MISSING:
             continue
         for sentence, hint in mistake_lines(exercise):
             table.add_row(Text("  known mistake", style="red"), "", "",

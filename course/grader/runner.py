@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Callable
 
 from course.grader import wire
+from course.grader.outcomes import CheckStatus
 
 STARTUP_TIMEOUT = 180.0  # importing TensorFlow on a loaded 2-core machine
 DEFAULT_MEMORY_LIMIT = 4 * 1024**3
@@ -47,7 +48,6 @@ GIVE_UP_AFTER = 3  # timeouts, memory blow-ups or crashes in one exercise before
 # COURSE_GRADER_FORKSERVER=0 starts every worker as a fresh interpreter instead of forking it.
 SANDBOX = os.environ.get("COURSE_GRADER_SANDBOX", "1") != "0"
 FORKSERVER = os.environ.get("COURSE_GRADER_FORKSERVER", "1") != "0"
-_ABNORMAL = ("timeout", "memory", "crashed")
 # Near a container's memory limit a student's worker is stopped before the kernel's
 # out-of-memory killer must step in: this much of the limit stays free.
 CONTAINER_RESERVE = 0.06
@@ -57,7 +57,7 @@ _LIVE_LOCK = threading.Lock()
 
 @dataclass
 class CheckOutcome:
-    status: str  # ok | error | timeout | memory | crashed | not_run
+    status: CheckStatus  # RAN, ERROR, TIMEOUT, MEMORY, CRASHED or NOT_RUN
     outputs: dict | None = None
     error: dict | None = None
     seconds: float = 0.0
@@ -69,7 +69,8 @@ class WorkerReport:
     """What running one exercise's checks in workers produced."""
 
     outcomes: dict[str, CheckOutcome] = field(default_factory=dict)
-    import_status: str = "ok"  # ok | error | timeout | memory | crashed | delegation | fatal
+    # RAN (imported), ERROR, TIMEOUT, MEMORY, CRASHED, DELEGATION, or GRADER_ERROR (no worker)
+    import_status: CheckStatus = CheckStatus.RAN
     import_error: dict | None = None
     import_message: str = ""
     missing: list[str] = field(default_factory=list)
@@ -240,42 +241,42 @@ def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, d
     limits = limits or Limits.flat(timeout, timeouts)
     cancel = cancel or threading.Event()
 
-    def skip(names: list[str], status: str, message: str) -> None:
+    def skip(names: list[str], status: CheckStatus, message: str) -> None:
         for name in names:
             report.outcomes[name] = CheckOutcome(status, message=message)
 
     while remaining:
         if cancel.is_set():
-            skip(remaining, "not_run", "cancelled")
+            skip(remaining, CheckStatus.NOT_RUN, "cancelled")
             break
         if limits.deadline is not None and time.monotonic() >= limits.deadline:
-            skip(remaining, "not_run", BUDGET_SPENT)
+            skip(remaining, CheckStatus.NOT_RUN, BUDGET_SPENT)
             break
         before = len(remaining)
         remaining = _one_worker(stem, source, remaining, seed, device, limits, memory_limit,
                                 report, tuple(hide), cancel, on_outcome)
         if cancel.is_set():
             continue  # the checks left are marked above
-        if report.import_status != "ok":
-            skip(remaining, "not_run", report.import_message)
+        if report.import_status != CheckStatus.RAN:
+            skip(remaining, CheckStatus.NOT_RUN, report.import_message)
             break
         if remaining:
             report.restarts += 1
         if len(remaining) >= before:  # no progress: never loop forever
-            skip(remaining, "crashed", "the worker made no progress")
+            skip(remaining, CheckStatus.CRASHED, "the worker made no progress")
             break
         stuck = {component(n): n for n, o in report.outcomes.items()
-                 if o.status in ("timeout", "memory") and o.message != BUDGET_SPENT}
+                 if o.status in (CheckStatus.TIMEOUT, CheckStatus.MEMORY) and o.message != BUDGET_SPENT}
         for name in [n for n in remaining if component(n) in stuck]:
             first = stuck[component(name)]
-            how = "hung" if report.outcomes[first].status == "timeout" else "ran out of memory"
+            how = "hung" if report.outcomes[first].status == CheckStatus.TIMEOUT else "ran out of memory"
             report.outcomes[name] = CheckOutcome(
-                "not_run", message=f"not run: this part of your code {how} in {first}")
+                CheckStatus.NOT_RUN, message=f"not run: this part of your code {how} in {first}")
         remaining = [n for n in remaining if component(n) not in stuck]
-        ended = [o.status for o in report.outcomes.values() if o.status in _ABNORMAL]
+        ended = [o.status for o in report.outcomes.values() if o.status.stopped]
         if remaining and len(ended) >= GIVE_UP_AFTER:
-            counts = ", ".join(f"{ended.count(s)} {s}" for s in _ABNORMAL if s in ended)
-            skip(remaining, "not_run", f"not run: {len(ended)} earlier checks of this exercise "
+            counts = ", ".join(f"{ended.count(s)} {s}" for s in dict.fromkeys(ended))
+            skip(remaining, CheckStatus.NOT_RUN, f"not run: {len(ended)} earlier checks of this exercise "
                                        f"were stopped ({counts})")
             break
     return report
@@ -458,10 +459,10 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
     allowed = STARTUP_TIMEOUT  # seconds for the current phase, from ``started``
     buffer = b""
 
-    def fail(status: str, message: str) -> list[str]:
+    def fail(status: CheckStatus, message: str) -> list[str]:
         nonlocal remaining, current
         if phase in ("startup", "importing"):
-            report.import_status = status if phase == "importing" else "fatal"
+            report.import_status = status if phase == "importing" else CheckStatus.GRADER_ERROR
             report.import_message = message
             return remaining
         if current is None and phase == "between" and remaining:
@@ -478,8 +479,8 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
         if code == -signal.SIGKILL:
             oom = _oom_killed(oom_before)
             if oom:
-                return fail("memory", oom)
-        return fail("crashed", _describe_exit(code) + _stderr_hint(stderr_tail))
+                return fail(CheckStatus.MEMORY, oom)
+        return fail(CheckStatus.CRASHED, _describe_exit(code) + _stderr_hint(stderr_tail))
 
     while True:
         if cancel.is_set():
@@ -494,15 +495,15 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
         if now > deadline:
             _kill_group(proc)
             if limits.deadline is not None and now >= limits.deadline and deadline == limits.deadline:
-                return fail("timeout", BUDGET_SPENT)
+                return fail(CheckStatus.TIMEOUT, BUDGET_SPENT)
             what = {"startup": "starting TensorFlow", "importing": "importing your file"}.get(
                 phase, f"check {current}")
-            return fail("timeout", f"stopped after {allowed:.0f} s while {what} (time limit)")
+            return fail(CheckStatus.TIMEOUT, f"stopped after {allowed:.0f} s while {what} (time limit)")
         ready, _, _ = select.select([read_fd], [], [], min(0.25, max(0.0, deadline - now)))
         too_much = _memory_verdict(proc, memory_limit, student)
         if too_much:
             _kill_group(proc)
-            return fail("memory", too_much)
+            return fail(CheckStatus.MEMORY, too_much)
         if not ready:
             if proc.poll() is not None and not _readable(read_fd):
                 return died(proc.returncode)
@@ -516,14 +517,14 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
         buffer += chunk
         if len(buffer) > wire.MAX_LINE:
             _kill_group(proc)
-            return fail("crashed", "the worker wrote an oversized message")
+            return fail(CheckStatus.CRASHED, "the worker wrote an oversized message")
         while b"\n" in buffer:
             line, buffer = buffer.split(b"\n", 1)
             try:
                 message = wire.loads(line)
             except (ValueError, TypeError) as exc:
                 _kill_group(proc)
-                return fail("crashed", f"unreadable message from the worker ({exc})")
+                return fail(CheckStatus.CRASHED, f"unreadable message from the worker ({exc})")
             event = message["event"]
             if event == "ready":
                 report.backend = message.get("backend", "")
@@ -531,11 +532,12 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
                 report.versions = message.get("versions", {})
                 phase, allowed, started = "importing", limits.importing, time.monotonic()
             elif event == "fatal":
-                report.import_status = "fatal"
+                report.import_status = CheckStatus.GRADER_ERROR
                 report.import_message = message.get("message", "")
                 return remaining
             elif event in ("import_error", "delegation"):
-                report.import_status = "error" if event == "import_error" else "delegation"
+                report.import_status = (CheckStatus.ERROR if event == "import_error"
+                                        else CheckStatus.DELEGATION)
                 report.import_error = message.get("error")
                 report.import_message = message.get("message", "")
                 return remaining
@@ -546,7 +548,7 @@ def _converse(proc, read_fd, checks, limits: Limits, memory_limit, report, stder
                 current = message["check"]
                 phase, started = "check", time.monotonic()
             elif event == "result" and message.get("check") == current:
-                status = "error" if message.get("error") else "ok"
+                status = CheckStatus.ERROR if message.get("error") else CheckStatus.RAN
                 outcome = CheckOutcome(
                     status, outputs=message.get("outputs"), error=message.get("error"),
                     seconds=float(message.get("seconds", time.monotonic() - started)))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from course.grader.outcomes import CheckStatus
+
 # Modules whose optimizer/layer classes are the references (keras, tf.keras, tf_keras, keras.src...).
 _KERAS_ROOTS = ("keras", "tf", "tensorflow", "tf_keras")
 # TensorFlow's fused training ops compute the whole update in one call.
@@ -22,7 +24,7 @@ _RAW_APPLY_PREFIXES = ("ApplyAdam", "ResourceApplyAdam", "ApplyRMSProp", "Resour
 @dataclass
 class StaticResult:
     ok: bool
-    status: str = "ok"  # ok | error | delegation
+    status: CheckStatus = CheckStatus.RAN  # RAN (fine to run), ERROR or DELEGATION
     message: str = ""
     missing: tuple[str, ...] = ()  # exported names the file does not define (not all of them)
 
@@ -97,7 +99,7 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
         code = (exc.text or "").strip()
-        return StaticResult(False, "error",
+        return StaticResult(False, CheckStatus.ERROR,
                             f"syntax error in {filename} at {where}: {exc.msg}" + (f"  [{code}]" if code else ""))
     defined = set()
     for node in tree.body:
@@ -110,15 +112,15 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
             defined.update((a.asname or a.name).split(".")[0] for a in node.names)
     missing = tuple(name for name in exports if name not in defined)
     if missing and len(missing) == len(exports):
-        return StaticResult(False, "error",
+        return StaticResult(False, CheckStatus.ERROR,
                             f"{filename} does not define {', '.join(missing)} "
                             f"(the exercise expects {', '.join(exports)})")
     copied = imports_solutions(tree)
     if copied:
-        return StaticResult(False, "delegation", f"{copied}: a submission must be your own code")
+        return StaticResult(False, CheckStatus.DELEGATION, f"{copied}: a submission must be your own code")
     delegation = find_delegation(tree, forbidden)
     if delegation:
-        return StaticResult(False, "delegation",
+        return StaticResult(False, CheckStatus.DELEGATION,
                             f"{delegation}: an exercise may not subclass, wrap or call the Keras "
                             "built-in it is checked against; implement the algorithm yourself")
     return StaticResult(True, missing=missing)  # the checks of what is there are graded

@@ -1,0 +1,298 @@
+"""The reference stand-ins: what each exercise is checked against, under the exercise's names.
+
+Mostly the Keras built-ins themselves (``keras.optimizers.Adam`` for ``Adam``); where Keras has
+none, a course-written reference (EMAMomentum's averaging form, AdamL2 as Keras's Adam fed
+``g + l2 * w``, MinMaxScaling around scikit-learn's scaler, OneCycle as a closed form). The
+grader's reference worker calls these (``Exercise.reference`` names one), and the chapters use
+the same ones as stand-ins while a learner's exercise is still a stub: a reference lives here once.
+
+Each ``chNN_*()`` imports Keras when called, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def one_cycle(s, kw, xp, variant=None):
+    """PyTorch's OneCycleLR (two phases, cosine annealing) as a closed form (the formula in
+    docs/grader-contract.md)."""
+    peak, total = float(kw["max_learning_rate"]), float(kw["total_steps"])
+    initial = peak / float(kw.get("div_factor", 25.0))
+    final = initial / float(kw.get("final_div_factor", 1e4))
+    end_1 = float(kw.get("pct_start", 0.3)) * total - (0.0 if variant == "phase_end_off_by_one" else 1.0)
+    end_2 = total - 1.0
+    if variant != "no_clamp":
+        s = xp.minimum(s, end_2)
+
+    def anneal(a, b, pct):  # from a at pct = 0 to b at pct = 1
+        if variant == "linear":
+            return a + (b - a) * pct
+        return b + (a - b) / 2.0 * (xp.cos(math.pi * pct) + 1.0)
+
+    rising = anneal(initial, peak, s / end_1)
+    falling = anneal(peak, final, xp.maximum(s - end_1, 0.0) / (end_2 - end_1))
+    return xp.where(s <= end_1, rising, falling)
+
+
+def momentum_update(state, w, g, lr, t, hp, variant=None):
+    """One step of Keras's SGD with momentum for one variable (and of each known-wrong variant)."""
+    mu = hp["momentum"]
+    nesterov = hp.get("nesterov", False) and variant != "nesterov_ignored"
+    v = state.get("v", np.zeros_like(w))
+    if variant == "pytorch":  # the rate outside the velocity
+        v = mu * v + g
+        state["v"] = v
+        return w - lr * (mu * v + g if nesterov else v)
+    if variant == "ema":  # the documents' average, with the rate outside
+        v = mu * v + (1 - mu) * g
+        state["v"] = v
+        return w - lr * v
+    sign = 1.0 if variant == "velocity_sign" else -1.0
+    v = mu * v + sign * lr * g
+    state["v"] = v
+    if nesterov:
+        return w + mu * v + sign * lr * g
+    return w + v
+
+
+def ch01_feature_scaling():
+    """The references under the student's names (runs in the reference worker only).
+
+    ``Standardization`` is Keras's Normalization. ``MinMaxScaling`` is a thin layer around
+    scikit-learn: ``adapt`` lets ``MinMaxScaler.partial_fit`` see every batch and keeps its
+    ``data_min_`` and ``data_max_`` as weights; ``call`` applies MinMaxScaler's own transform,
+    ``x * scale_ + min_`` with ``scale_ = (hi - lo) / range`` (a zero range taken as 1) and
+    ``min_ = lo - data_min * scale_``, in float64 (the course's tests check it against
+    ``MinMaxScaler.transform`` and ``inverse_transform``).
+    """
+    from types import SimpleNamespace
+
+    import keras
+    from sklearn.preprocessing import MinMaxScaler as SklearnMinMaxScaler
+
+    class MinMaxScaling(keras.layers.Layer):
+        def __init__(self, feature_range=(0.0, 1.0), invert=False, **kwargs):
+            super().__init__(**kwargs)
+            self.feature_range = tuple(float(v) for v in feature_range)
+            self.invert = bool(invert)
+
+        def build(self, input_shape):
+            n = input_shape[-1]
+            self.data_min = self.add_weight(name="data_min", shape=(n,), initializer="zeros",
+                                            trainable=False)
+            self.data_max = self.add_weight(name="data_max", shape=(n,), initializer="ones",
+                                            trainable=False)
+
+        def adapt(self, data):
+            scaler = SklearnMinMaxScaler(feature_range=self.feature_range)
+            if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
+                data = [data]
+            for batch in data:
+                batch = np.asarray(batch[0] if isinstance(batch, tuple) else batch, np.float64)
+                scaler.partial_fit(batch.reshape(-1, batch.shape[-1]))
+            if not self.built:
+                self.build((None, scaler.n_features_in_))
+            self.data_min.assign(scaler.data_min_)
+            self.data_max.assign(scaler.data_max_)
+
+        def _scale_and_min(self):
+            lo, hi = self.feature_range
+            low = keras.ops.cast(self.data_min, "float64")
+            spread = keras.ops.cast(self.data_max, "float64") - low
+            # a zero range becomes 1, as sklearn's _handle_zeros_in_scale does in fit()
+            spread = keras.ops.where(keras.ops.equal(spread, 0.0), 1.0, spread)
+            scale = (hi - lo) / spread
+            return scale, lo - low * scale
+
+        def call(self, inputs):
+            scale, minimum = self._scale_and_min()
+            x = keras.ops.cast(inputs, "float64")
+            y = (x - minimum) / scale if self.invert else x * scale + minimum
+            return keras.ops.cast(y, self.compute_dtype)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "feature_range": self.feature_range,
+                    "invert": self.invert}
+
+    keras.saving.register_keras_serializable(package="course_reference")(MinMaxScaling)
+    return SimpleNamespace(Standardization=keras.layers.Normalization, MinMaxScaling=MinMaxScaling)
+
+
+def ch02_batch_norm():
+    """Keras's BatchNormalization under the student's name (runs in the reference worker)."""
+    from types import SimpleNamespace
+
+    import keras
+
+    return SimpleNamespace(BatchNormalization=keras.layers.BatchNormalization)
+
+
+def ch03_mini_batch():
+    """The Keras built-in standing in for the student's SGD (runs in the reference worker).
+
+    ``mini_batches`` has no reference: its checks are properties judged in the parent.
+    """
+    from types import SimpleNamespace
+
+    import keras
+
+    return SimpleNamespace(SGD=keras.optimizers.SGD)
+
+
+def ch04_momentum():
+    """The stand-ins for the student's classes (runs in the reference worker).
+
+    MomentumSGD is Keras's SGD with this exercise's defaults (momentum 0.9; Keras's SGD default
+    is 0.0 and it only accepts a float). EMAMomentum has no Keras built-in: the reference below
+    is course code, checked against ``ema_update`` in the project's tests.
+    """
+    from types import SimpleNamespace
+
+    import keras
+
+    @keras.saving.register_keras_serializable(package="course_reference")
+    class MomentumSGD(keras.optimizers.SGD):
+        def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, **kwargs):
+            super().__init__(learning_rate=learning_rate, momentum=float(momentum),
+                             nesterov=nesterov, **kwargs)
+
+    @keras.saving.register_keras_serializable(package="course_reference")
+    class EMAMomentum(keras.optimizers.Optimizer):
+        """v = beta*v + (1-beta)*g; w -= lr*v, written as the interpolation v += (1-beta)*(g-v)."""
+
+        def __init__(self, learning_rate=0.01, beta=0.9, **kwargs):
+            super().__init__(learning_rate=learning_rate, **kwargs)
+            self.beta = beta
+
+        def build(self, var_list):
+            if self.built:
+                return
+            super().build(var_list)
+            self.averages = self.add_optimizer_variables(var_list, "average")
+
+        def update_step(self, gradient, variable, learning_rate):
+            dtype = variable.dtype
+            average = self.averages[self._get_variable_index(variable)]
+            gradient = keras.ops.cast(gradient, dtype)
+            self.assign_add(average, keras.ops.multiply(
+                keras.ops.subtract(gradient, average), keras.ops.cast(1.0 - self.beta, dtype)))
+            self.assign_sub(variable, keras.ops.multiply(average, keras.ops.cast(learning_rate, dtype)))
+
+        def get_config(self):
+            return {**super().get_config(), "beta": self.beta}
+
+    return SimpleNamespace(MomentumSGD=MomentumSGD, EMAMomentum=EMAMomentum)
+
+
+def ch05_rmsprop():
+    """The Keras built-in standing in for the student's class (runs in the reference worker)."""
+    from types import SimpleNamespace
+
+    import keras
+
+    return SimpleNamespace(RMSprop=keras.optimizers.RMSprop)
+
+
+def ch06_adam():
+    """The Keras built-ins standing in for the student's classes (runs in the reference worker)."""
+    from types import SimpleNamespace
+
+    import keras
+
+    class AdamL2(keras.optimizers.Adam):
+        """Keras's Adam fed g + l2 * w: the reference for the coupled form."""
+
+        def __init__(self, learning_rate=0.001, l2=0.01, **kwargs):
+            super().__init__(learning_rate=learning_rate, **kwargs)
+            self.l2 = l2
+
+        def update_step(self, gradient, variable, learning_rate):
+            gradient = keras.ops.cast(gradient, variable.dtype) + keras.ops.cast(
+                self.l2, variable.dtype) * variable
+            super().update_step(gradient, variable, learning_rate)
+
+        def get_config(self):
+            return {**super().get_config(), "l2": self.l2}
+
+    keras.saving.register_keras_serializable(package="course_reference")(AdamL2)
+    return SimpleNamespace(Adam=keras.optimizers.Adam, AdamW=keras.optimizers.AdamW, AdamL2=AdamL2)
+
+
+def ch07_lr_decay():
+    """The Keras built-ins under the student's names and arguments, and the OneCycle closed form.
+
+    Runs in the reference worker only.
+    """
+    from types import SimpleNamespace
+
+    import keras
+    from keras import ops
+
+    builtins = keras.optimizers.schedules
+    register = keras.saving.register_keras_serializable(package="course_reference")
+
+    class Delegating(builtins.LearningRateSchedule):
+        """Holds the student's arguments; evaluates a Keras built-in built from them."""
+
+        def __call__(self, step):
+            return self.builtin(step)
+
+        def get_config(self):
+            return dict(self.arguments)
+
+    @register
+    class TimeBasedDecay(Delegating):
+        def __init__(self, initial_learning_rate, decay_rate, decay_steps=1):
+            self.arguments = dict(initial_learning_rate=initial_learning_rate,
+                                  decay_rate=decay_rate, decay_steps=decay_steps)
+            self.builtin = builtins.InverseTimeDecay(initial_learning_rate, decay_steps, decay_rate)
+
+    @register
+    class StepDecay(Delegating):
+        def __init__(self, initial_learning_rate, drop_rate, steps_per_drop):
+            self.arguments = dict(initial_learning_rate=initial_learning_rate,
+                                  drop_rate=drop_rate, steps_per_drop=steps_per_drop)
+            self.builtin = builtins.ExponentialDecay(initial_learning_rate, steps_per_drop,
+                                                     drop_rate, staircase=True)
+
+    @register
+    class ExponentialDecay(Delegating):
+        def __init__(self, initial_learning_rate, decay_rate, decay_steps):
+            self.arguments = dict(initial_learning_rate=initial_learning_rate,
+                                  decay_rate=decay_rate, decay_steps=decay_steps)
+            self.builtin = builtins.ExponentialDecay(initial_learning_rate, decay_steps, decay_rate)
+
+    @register
+    class WarmupCosineDecay(Delegating):
+        def __init__(self, peak_learning_rate, warmup_steps, decay_steps,
+                     initial_learning_rate=0.0, alpha=0.0):
+            self.arguments = dict(peak_learning_rate=peak_learning_rate,
+                                  warmup_steps=warmup_steps, decay_steps=decay_steps,
+                                  initial_learning_rate=initial_learning_rate, alpha=alpha)
+            self.builtin = builtins.CosineDecay(
+                float(initial_learning_rate), decay_steps, alpha=alpha,
+                warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
+
+    @register
+    class OneCycle(builtins.LearningRateSchedule):
+        def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
+                     final_div_factor=1e4):
+            self.arguments = dict(max_learning_rate=max_learning_rate, total_steps=total_steps,
+                                  pct_start=pct_start, div_factor=div_factor,
+                                  final_div_factor=final_div_factor)
+
+        def __call__(self, step):
+            return ops.cast(one_cycle(ops.cast(step, "float32"), self.arguments, ops), "float32")
+
+        def get_config(self):
+            return dict(self.arguments)
+
+    return SimpleNamespace(TimeBasedDecay=TimeBasedDecay, StepDecay=StepDecay,
+                           ExponentialDecay=ExponentialDecay, WarmupCosineDecay=WarmupCosineDecay,
+                           OneCycle=OneCycle, LRFinder=None)
