@@ -35,7 +35,7 @@
 # as a notebook with jupytext.
 
 # %%
-from course.chapter import implemented, setup
+from course.chapter import setup
 
 ch = setup(5, "RMSProp")
 
@@ -60,13 +60,8 @@ QUICK = ch.quick
 # runs with Keras's built-in in its place and says so, so every plot still appears.
 
 # %%
-if ch.component is not None and implemented(ch.component.RMSprop):
-    RMSprop = ch.component.RMSprop
-    OURS = f"RMSprop ({ch.component_source})"
-else:
-    RMSprop = keras.optimizers.RMSprop
-    OURS = "RMSprop (Keras: the exercise is not implemented yet)"
-    print("note: your RMSprop is still a stub; Keras's RMSprop stands in for it below")
+RMSprop = ch.pick("RMSprop")
+OURS = f"RMSprop ({RMSprop.__module__.split('.')[0]})"
 print(f"RMSprop used below: {RMSprop.__module__}.{RMSprop.__qualname__}")
 
 # %% [markdown]

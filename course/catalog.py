@@ -16,25 +16,36 @@ class Chapter:
     stem: str
     title: str
     mechanic: str
-    exports: tuple[str, ...]  # the names an exercise file must define
+    # what the exercise file defines, in order: each name with its kind (optimizer, layer,
+    # schedule, callback or function); the grader, the chapters and `course list` read it here
+    components: tuple[tuple[str, str], ...]
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.components)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return dict(self.components)
 
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, "ch01_feature_scaling", "Feature scaling", "standardization and min-max scaling",
-            ("Standardization", "MinMaxScaling")),
+            (("Standardization", "layer"), ("MinMaxScaling", "layer"))),
     Chapter(2, "ch02_batch_norm", "Batch normalization", "normalizing hidden activations per batch",
-            ("BatchNormalization",)),
+            (("BatchNormalization", "layer"),)),
     Chapter(3, "ch03_mini_batch", "Mini-batch gradient descent", "batches, epochs and plain SGD",
-            ("mini_batches", "SGD")),
+            (("mini_batches", "function"), ("SGD", "optimizer"))),
     Chapter(4, "ch04_momentum", "Momentum", "velocity and Nesterov look-ahead",
-            ("MomentumSGD", "EMAMomentum")),
+            (("MomentumSGD", "optimizer"), ("EMAMomentum", "optimizer"))),
     Chapter(5, "ch05_rmsprop", "RMSProp", "per-parameter step sizes from squared gradients",
-            ("RMSprop",)),
+            (("RMSprop", "optimizer"),)),
     Chapter(6, "ch06_adam", "Adam", "momentum plus RMSProp with bias correction; AdamW",
-            ("Adam", "AdamW", "AdamL2")),
+            (("Adam", "optimizer"), ("AdamW", "optimizer"), ("AdamL2", "optimizer"))),
     Chapter(7, "ch07_lr_decay", "Learning-rate decay", "schedules, warmup, one-cycle, LR range test",
-            ("TimeBasedDecay", "StepDecay", "ExponentialDecay", "WarmupCosineDecay", "OneCycle",
-             "LRFinder")),
+            (("TimeBasedDecay", "schedule"), ("StepDecay", "schedule"),
+             ("ExponentialDecay", "schedule"), ("WarmupCosineDecay", "schedule"),
+             ("OneCycle", "schedule"), ("LRFinder", "callback"))),
 )
 
 BY_NUMBER = {c.number: c for c in CHAPTERS}

@@ -517,11 +517,8 @@ MINMAX_CHECKS = [
 
 
 EXERCISE = Exercise(
-    chapter=1,
     stem="ch01_feature_scaling",
-    exports=("Standardization", "MinMaxScaling"),
     checks=tuple(STANDARDIZATION_CHECKS + MINMAX_CHECKS),
     reference="course.references.ch01_feature_scaling",
     forbidden=FORBIDDEN,
-    kinds={"Standardization": "layer", "MinMaxScaling": "layer"},
 )

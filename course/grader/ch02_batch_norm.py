@@ -507,11 +507,8 @@ CHECKS = [
 
 
 EXERCISE = Exercise(
-    chapter=2,
     stem="ch02_batch_norm",
-    exports=("BatchNormalization",),
     checks=tuple(CHECKS),
     reference="course.references.ch02_batch_norm",
     forbidden=FORBIDDEN,
-    kinds={"BatchNormalization": "layer"},
 )

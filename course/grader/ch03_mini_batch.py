@@ -434,11 +434,8 @@ SGD_SPEC = OptimizerSpec(
 
 
 EXERCISE = Exercise(
-    chapter=3,
     stem="ch03_mini_batch",
-    exports=("mini_batches", "SGD"),
     checks=MINI_BATCH_CHECKS + tuple(optimizer_checks(SGD_SPEC)),
     reference="course.references.ch03_mini_batch",
     forbidden=KERAS_OPTIMIZERS,
-    kinds={"mini_batches": "function", "SGD": "optimizer"},
 )

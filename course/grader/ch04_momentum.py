@@ -84,11 +84,8 @@ EMA = OptimizerSpec(
 
 
 EXERCISE = Exercise(
-    chapter=4,
     stem="ch04_momentum",
-    exports=("MomentumSGD", "EMAMomentum"),
     checks=tuple(optimizer_checks(MOMENTUM) + optimizer_checks(EMA)),
     reference="course.references.ch04_momentum",
     forbidden=KERAS_OPTIMIZERS,
-    kinds={"MomentumSGD": "optimizer", "EMAMomentum": "optimizer"},
 )

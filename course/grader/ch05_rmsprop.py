@@ -102,11 +102,8 @@ RMSPROP = OptimizerSpec(
 
 
 EXERCISE = Exercise(
-    chapter=5,
     stem="ch05_rmsprop",
-    exports=("RMSprop",),
     checks=tuple(optimizer_checks(RMSPROP)),
     reference="course.references.ch05_rmsprop",
     forbidden=KERAS_OPTIMIZERS,
-    kinds={"RMSprop": "optimizer"},
 )

@@ -137,11 +137,8 @@ ADAML2 = OptimizerSpec(
 
 
 EXERCISE = Exercise(
-    chapter=6,
     stem="ch06_adam",
-    exports=("Adam", "AdamW", "AdamL2"),
     checks=tuple(optimizer_checks(ADAM) + optimizer_checks(ADAMW) + optimizer_checks(ADAML2)),
     reference="course.references.ch06_adam",
     forbidden=KERAS_OPTIMIZERS,
-    kinds={"Adam": "optimizer", "AdamW": "optimizer", "AdamL2": "optimizer"},
 )

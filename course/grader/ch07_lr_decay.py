@@ -616,13 +616,8 @@ FINDER_CHECKS = [
 
 
 EXERCISE = Exercise(
-    chapter=7,
     stem="ch07_lr_decay",
-    exports=("TimeBasedDecay", "StepDecay", "ExponentialDecay", "WarmupCosineDecay", "OneCycle",
-             "LRFinder"),
     checks=tuple([c for spec in SCHEDULES for c in schedule_checks(spec)] + FINDER_CHECKS),
     reference="course.references.ch07_lr_decay",
     forbidden=KERAS_SCHEDULES,
-    kinds={"TimeBasedDecay": "schedule", "StepDecay": "schedule", "ExponentialDecay": "schedule",
-           "WarmupCosineDecay": "schedule", "OneCycle": "schedule", "LRFinder": "callback"},
 )

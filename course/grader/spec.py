@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from course.catalog import chapter as find_chapter
 
 Outputs = dict[str, Any]
 
@@ -101,21 +103,32 @@ class Check:
 
 @dataclass(frozen=True)
 class Exercise:
-    """An exercise file's contract: its names, its checks and its reference.
+    """An exercise file's contract: its checks, its reference and what it may not use. Its
+    names and their kinds are the chapter's, in ``course.catalog``.
 
-    ``reference`` is the dotted path of a zero-argument function that returns the namespace of
-    Keras built-ins (or course closed forms) standing in for the student's names; it runs in
-    the reference worker only. ``forbidden`` lists the Keras built-ins the student may not
-    subclass, wrap or call (it is what they are checked against).
+    ``reference`` is the dotted path of a zero-argument function in ``course.references`` that
+    returns the namespace of Keras built-ins (or course closed forms) standing in for the
+    student's names. ``forbidden`` lists the Keras built-ins the student may not subclass, wrap
+    or call (it is what they are checked against).
     """
 
-    chapter: int
     stem: str
-    exports: tuple[str, ...]
     checks: tuple[Check, ...]
     reference: str
     forbidden: tuple[str, ...] = ()
-    kinds: dict[str, str] = field(default_factory=dict)  # export name -> optimizer|layer|schedule|callback|function
+
+    @property
+    def chapter(self) -> int:
+        return find_chapter(self.stem).number
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        return find_chapter(self.stem).exports
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each exported name -> optimizer | layer | schedule | callback | function."""
+        return find_chapter(self.stem).kinds
 
     def check(self, name: str) -> Check:
         for c in self.checks:
