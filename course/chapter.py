@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +94,13 @@ class ChapterRun:
         verdict = {True: "[green]consistent with our run[/]", False: "[red]not what we measured[/]",
                    None: "[yellow]inconclusive at this size[/]"}[holds]
         self.claims.append({"claim": claim, "measured": measured, "holds": holds})
+        # as data too, next to the plots: what this run measured, for the tests and the tables
+        self.out.mkdir(parents=True, exist_ok=True)
+        record = {"chapter": self.number, "stem": self.stem,
+                  "mode": "quick" if self.quick else "full", "claims": self.claims}
+        tmp = self.out / ".claims.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.out / "claims.json")
         Console().print(Panel(f"[bold]Claim:[/] {claim}\n[bold]Measured:[/] {measured}\n{verdict}",
                               title="claim check", expand=False))
 
@@ -143,7 +152,10 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
     parser.add_argument("--dataset", default=None,
                         help="a TensorFlow Datasets name to use instead of the course data set")
     if argv is None:
-        argv = [] if in_notebook() else sys.argv[1:]
+        # in a notebook the command line is Jupyter's: the options come from COURSE_CHAPTER_ARGS
+        # (e.g. "--quick --out plots"), set before starting Jupyter, as they would be typed
+        argv = (shlex.split(os.environ.get("COURSE_CHAPTER_ARGS", "")) if in_notebook()
+                else sys.argv[1:])
     args = parser.parse_args(argv)
     if not in_notebook() and not sys.stdout.isatty():
         # rich lays tables out for $COLUMNS, or 80, when the output is a file or a pipe (a log, a

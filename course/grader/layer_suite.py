@@ -1,8 +1,9 @@
 """The checks every layer exercise gets, whatever the layer computes:
 
 - ``interface``: a ``keras.layers.Layer`` with the reference's constructor defaults, which rejects
-  an unknown keyword argument;
-- ``config``: ``get_config`` / ``from_config`` / keras serialization keep the hyperparameters;
+  an unknown keyword argument (``core.run_interface``, shared with the other suites);
+- ``config``: ``get_config`` / ``from_config`` / keras serialization keep the hyperparameters
+  (``core.run_config``);
 - ``fit``: the layer inside a small model trained with ``model.fit`` (losses, trainable weights,
   predictions);
 - ``save_load``: a ``.keras`` save/load round trip keeps the layer's state (its statistics);
@@ -24,93 +25,21 @@ from typing import Any, Callable
 
 import numpy as np
 
+from course.grader import core
 from course.grader.compare import differences
+from course.grader.core import Normalizer
 from course.grader.spec import Check, Mistake, Verdict
 
-Normalizer = Callable[[Any], Any]
+def _weight_counts(probe_shape: tuple[int, ...]):
+    """Built on ``probe_shape``: how many trainable weights, and whether it has non-trainable
+    ones (a layer whose statistics are not weights cannot be saved with the model)."""
 
+    def extra(layer) -> dict:
+        layer.build((None,) + tuple(probe_shape))
+        return {"trainable_weights": len(layer.trainable_weights),
+                "has_non_trainable_weights": bool(layer.non_trainable_weights)}
 
-def plain(value):
-    """A config value as something the parent can compare: bools and strings as they are,
-    numbers as floats, sequences as float arrays."""
-    if isinstance(value, (bool, str)) or value is None:
-        return value
-    if isinstance(value, (list, tuple, np.ndarray)):
-        try:
-            return np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            return str(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _config_values(config: dict, keys, normalizers: dict[str, Normalizer]) -> dict:
-    out = {}
-    for key in keys:
-        if key not in config:
-            out[key] = "<missing from get_config()>"
-            continue
-        value = config[key]
-        normalize = normalizers.get(key, plain)
-        try:
-            out[key] = normalize(value)
-        except Exception as exc:  # noqa: BLE001 - an odd value is reported, not fatal
-            out[key] = f"<unreadable {value!r}: {exc}>"
-    return out
-
-
-def run_interface(cls_name: str, defaults: tuple[str, ...], normalizers: dict[str, Normalizer],
-                  probe_shape: tuple[int, ...] | None = None):
-    """Defaults from ``cls().get_config()``; an unknown argument must be refused.
-
-    With ``probe_shape`` the layer is also built on that input shape, and the number of its
-    trainable and non-trainable weights is reported (a layer whose statistics are not weights
-    cannot be saved with the model).
-    """
-
-    def run(impl, inputs, ctx):
-        import keras
-
-        cls = getattr(impl, cls_name)
-        layer = cls()
-        out = {"is_keras_layer": isinstance(layer, keras.layers.Layer)}
-        for key, value in _config_values(layer.get_config(), defaults, normalizers).items():
-            out[f"default {key}"] = value
-        try:
-            cls(not_an_argument=1.0)
-            out["rejects_unknown_argument"] = False
-        except (TypeError, ValueError):
-            out["rejects_unknown_argument"] = True
-        if probe_shape is not None:
-            layer.build((None,) + tuple(probe_shape))
-            out["trainable_weights"] = len(layer.trainable_weights)
-            out["has_non_trainable_weights"] = bool(layer.non_trainable_weights)
-        return out
-
-    return run
-
-
-def run_config(cls_name: str, keys: tuple[str, ...], normalizers: dict[str, Normalizer]):
-    """``inputs["kwargs"]`` through get_config, from_config and keras (de)serialization."""
-
-    def run(impl, inputs, ctx):
-        import keras
-
-        cls = getattr(impl, cls_name)
-        layer = cls(**inputs["kwargs"])
-        config = layer.get_config()
-        clone = cls.from_config(config)
-        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-        out = {"same_class_after_deserialize": type(restored).__name__ == type(layer).__name__}
-        for label, cfg in (("config", config), ("from_config", clone.get_config()),
-                           ("deserialized", restored.get_config())):
-            for key, value in _config_values(cfg, keys, normalizers).items():
-                out[f"{label} {key}"] = value
-        return out
-
-    return run
+    return extra
 
 
 def fit_outputs(model, history, probe, tested: type | None = None) -> dict:
@@ -240,10 +169,12 @@ def layer_checks(prefix: str, cls_name: str, *, defaults: tuple[str, ...],
     normalizers = normalizers or {}
     weights = weights or {}
     checks = [
-        Check(f"{prefix}.interface", run_interface(cls_name, defaults, normalizers, probe_shape),
+        Check(f"{prefix}.interface",
+              core.run_interface(cls_name, "layer", defaults, normalizers,
+                                 _weight_counts(probe_shape) if probe_shape else None),
               f"{cls_name} is a keras Layer with the reference's constructor defaults",
               weight=weights.get("interface", 0.5)),
-        Check(f"{prefix}.config", run_config(cls_name, config_keys, normalizers),
+        Check(f"{prefix}.config", core.run_config(cls_name, config_keys, normalizers),
               inputs=lambda rng: {"kwargs": draw_kwargs(rng)},
               description="get_config / from_config / keras serialization round trip",
               weight=weights.get("config", 0.5)),

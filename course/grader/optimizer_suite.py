@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from course.grader import core
 from course.grader.compare import differences
 from course.grader.spec import Check, Mistake, Verdict
 
@@ -365,47 +366,6 @@ def sparse_judge(student: dict, reference: dict, inputs: dict, rtol: float = 1e-
                        detail=as_keras[0])
 
 
-def run_interface(cls_name: str, default_keys: tuple[str, ...]):
-    def run(impl, inputs, ctx):
-        import keras
-
-        cls = getattr(impl, cls_name)
-        optimizer = cls()
-        config = optimizer.get_config()
-        out = {"is_keras_optimizer": isinstance(optimizer, keras.optimizers.Optimizer)}
-        for key in default_keys:
-            value = config.get(key, "<missing from get_config()>")
-            out[f"default {key}"] = value if isinstance(value, (bool, str)) or value is None else float(value)
-        try:
-            cls(not_an_argument=1.0)
-            out["rejects_unknown_argument"] = False
-        except (TypeError, ValueError):
-            out["rejects_unknown_argument"] = True
-        return out
-
-    return run
-
-
-def run_config(cls_name: str, keys: tuple[str, ...]):
-    def run(impl, inputs, ctx):
-        import keras
-
-        cls = getattr(impl, cls_name)
-        optimizer = cls(**inputs["kwargs"])
-        config = optimizer.get_config()
-        clone = cls.from_config(config)
-        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
-        out = {"same_class_after_deserialize": type(restored).__name__ == cls.__name__}
-        for key in keys:
-            for label, cfg in (("config", config), ("from_config", clone.get_config()),
-                               ("deserialized", restored.get_config())):
-                value = cfg.get(key, "<missing>")
-                out[f"{label} {key}"] = value if isinstance(value, (bool, str)) or value is None else float(value)
-        return out
-
-    return run
-
-
 def single_step_inputs(draw: Callable[[np.random.Generator], dict]):
     """Keras's own test case (lr 0.5, gradient [1,6,7,2], variable [1,2,3,4]) with drawn options."""
 
@@ -532,10 +492,11 @@ def optimizer_checks(spec: OptimizerSpec) -> list[Check]:
 
     checks = [
         # defaults and configs are exact values: no absolute slack (1e-8 must not pass for 1e-7)
-        Check(f"{p}.interface", run_interface(spec.cls_name, spec.defaults),
+        Check(f"{p}.interface", core.run_interface(spec.cls_name, "optimizer", spec.defaults),
               f"{spec.cls_name} is a keras Optimizer with the reference's constructor defaults",
               rtol=1e-6, atol=0.0),
-        Check(f"{p}.config", run_config(spec.cls_name, spec.defaults), inputs=lambda rng: {"kwargs": draw(rng)},
+        Check(f"{p}.config", core.run_config(spec.cls_name, spec.defaults),
+              inputs=lambda rng: {"kwargs": draw(rng)},
               description="get_config / from_config / keras serialization round trip",
               rtol=1e-6, atol=0.0),
         Check(f"{p}.single_step", run_trajectory(spec.cls_name), inputs=single_step_inputs(spec.draw),

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from course.grader import core
 from course.grader.spec import Check, Mistake
 
 # Tolerances: schedules are float32 (about 6e-8 relative) and ``cos(...) + 1`` near the bottom of
@@ -176,16 +177,6 @@ def run_fit(cls_name: str):
     return run
 
 
-def _plain(value):
-    """A config value as something the wire and the comparison take (numbers as floats)."""
-    if isinstance(value, (bool, str)) or value is None:
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 def run_config(cls_name: str):
     def run(impl, inputs, ctx):
         import inspect
@@ -197,18 +188,16 @@ def run_config(cls_name: str):
         schedule = cls(**kwargs)
         out = {"is a LearningRateSchedule": isinstance(
             schedule, keras.optimizers.schedules.LearningRateSchedule)}
+        # a schedule has required arguments: its defaults are read from its signature
         for name, parameter in inspect.signature(cls).parameters.items():
             if parameter.default is not inspect.Parameter.empty:
-                out[f"default {name}"] = _plain(parameter.default)
-        config = schedule.get_config()
-        clone = cls.from_config(config)
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(schedule))
-        for key in kwargs:
-            for label, cfg in (("get_config", config), ("from_config", clone.get_config()),
-                               ("deserialized", restored.get_config())):
-                out[f"{label} {key}"] = _plain(cfg.get(key, "<missing>"))
-        out["values after from_config"] = evaluate(clone, steps)[0]
+                out[f"default {name}"] = core.plain(parameter.default)
+        config, cloned, deserialized, restored = core.round_trip(schedule)
+        for label, cfg in (("get_config", config), ("from_config", cloned),
+                           ("deserialized", deserialized)):
+            for key, value in core.config_values(cfg, kwargs).items():
+                out[f"{label} {key}"] = value
+        out["values after from_config"] = evaluate(cls.from_config(config), steps)[0]
         out["values after deserialize"] = evaluate(restored, steps)[0]
 
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])

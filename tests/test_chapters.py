@@ -1,0 +1,139 @@
+"""Every chapter, tested the same way: opened and run as a notebook (jupytext and a Jupyter
+kernel, as a self-learner opens it) in its quick form, with a data set name that does not exist.
+
+Each must: open with its teaching text (a "# Chapter N" title, at most a dozen code lines before
+its first section); run to the end; write every plot it promises, none of them blank; fall back to
+a course data set with one clean note; print each claim of the source documents with what this
+run measured and a verdict, and record the same claims as data in ``claims.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from course.catalog import CHAPTERS
+from graderlib import ROOT
+
+UNKNOWN_DATASET = "surely_not_a_tfds_dataset"
+VERDICTS = ("consistent with our run", "not what we measured", "inconclusive at this size")
+
+# the plots each chapter promises, and what its run must print besides its claims
+EXPECTED = {
+    "ch01_feature_scaling": (("loss_contours", "epochs_to_target", "outlier_sensitivity",
+                              "training_statistics", "mixed_precision_loss_scale"),
+                             ("40-60%",)),
+    "ch02_batch_norm": (("activations", "learning_rates", "small_batches", "inference_mode_bug"),
+                        ()),
+    "ch03_mini_batch": (("gd_variants", "linear_scaling"), ()),
+    "ch04_momentum": (("trajectories", "averaging_window", "ema_vs_keras_form"), ()),
+    "ch05_rmsprop": (("bowl_trajectories", "conditioning_sweep", "wine_training",
+                      "epsilon_placement"), ()),
+    "ch06_adam": (("bias_and_epsilon", "trajectories", "loss_curves", "adamw_vs_l2",
+                   "adam_vs_sgd"),
+                  ("Adam converges 3-5x faster than vanilla SGD", "LossScaleOptimizer")),
+    "ch07_lr_decay": (("schedules", "warmup", "schedule_vs_constant", "lr_range_test",
+                       "linear_scaling", "plateau_vs_schedule"), ()),
+}
+STEMS = [c.stem for c in CHAPTERS]
+
+
+def code_lines_before_first_section(notebook) -> int:
+    count = 0
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and re.search(r"^## ", cell.source, re.M):
+            return count
+        if cell.cell_type == "code":
+            count += sum(1 for line in cell.source.splitlines()
+                         if line.strip() and not line.strip().startswith("#"))
+    return count
+
+
+def _text(notebook) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                parts.append(output.get("text", ""))
+            elif "data" in output:
+                parts.append(output["data"].get("text/plain", ""))
+    return "".join(parts)
+
+
+@pytest.fixture(scope="module", params=STEMS)
+def chapter(request, tmp_path_factory):
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    stem = request.param
+    out = tmp_path_factory.mktemp(stem)
+    notebook = jupytext.read(ROOT / "chapters" / f"{stem}.py")
+    saved = {k: os.environ.get(k) for k in ("COURSE_CHAPTER_ARGS", "COURSE_DATA_DIR", "COLUMNS")}
+    # the kernel inherits this process's environment
+    os.environ.update(COURSE_CHAPTER_ARGS=f"--quick --out {out} --dataset {UNKNOWN_DATASET}",
+                      COURSE_DATA_DIR=str(tmp_path_factory.mktemp("tfds")), COLUMNS="200")
+    error = None
+    try:
+        client = nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
+                                         resources={"metadata": {"path": str(ROOT)}})
+        client.execute()
+    except Exception as exc:  # noqa: BLE001 - reported by the test that needs the run
+        error = exc
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"stem": stem, "out": out, "notebook": notebook, "text": _text(notebook),
+            "error": error, "source": jupytext.read(ROOT / "chapters" / f"{stem}.py")}
+
+
+def test_it_opens_with_its_teaching_text(chapter):
+    source = chapter["source"]
+    number = int(chapter["stem"][2:4])
+    assert source.cells[0].cell_type == "markdown"
+    assert source.cells[0].source.startswith(f"# Chapter {number}")
+    assert code_lines_before_first_section(source) <= 12
+
+
+@pytest.mark.slow
+def test_it_runs_as_a_notebook_and_writes_every_plot(chapter):
+    import matplotlib.image
+
+    assert chapter["error"] is None, str(chapter["error"])[-4000:]
+    plots, printed = EXPECTED[chapter["stem"]]
+    for name in plots:
+        path = chapter["out"] / f"{name}.png"
+        assert path.exists(), f"{name}.png was not written"
+        assert path.stat().st_size > 20_000, f"{name}.png is suspiciously small"
+        pixels = matplotlib.image.imread(path)
+        assert np.std(pixels[..., :3]) > 0.05, f"{name}.png is (nearly) a single colour"
+    for text in printed:
+        assert text in chapter["text"], text
+
+
+@pytest.mark.slow
+def test_an_unknown_data_set_is_one_clean_note(chapter):
+    assert chapter["error"] is None
+    text = chapter["text"]
+    assert UNKNOWN_DATASET in text and "instead" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_every_claim_prints_a_measurement_and_a_verdict(chapter):
+    assert chapter["error"] is None
+    record = json.loads((chapter["out"] / "claims.json").read_text())
+    assert record["stem"] == chapter["stem"] and record["mode"] == "quick"
+    claims = record["claims"]
+    assert claims, "no claim measured"
+    for claim in claims:
+        assert claim["holds"] in (True, False, None)
+        assert re.search(r"\d", claim["measured"]), claim  # a measured number, not only words
+    text = chapter["text"]
+    assert text.count("Claim:") == len(claims)
+    assert sum(text.count(v) for v in VERDICTS) == len(claims)
