@@ -1,4 +1,4 @@
-"""Helpers for the grader's tests: make submission variants, grade them, run the CLI."""
+"""Helpers for the grader's tests: write a submission, grade it, run the CLI."""
 
 from __future__ import annotations
 
@@ -9,22 +9,15 @@ import sys
 from pathlib import Path
 
 from course.grader.grade import ReferenceCache, exercise_spec, grade_exercise
+from variants import solution_text  # noqa: F401 - the tests take it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261123
 CACHE = ReferenceCache()  # one reference per exercise for the whole test session
 
 
-def solution_text(stem: str) -> str:
-    return (ROOT / "solutions" / f"{stem}.py").read_text(encoding="utf-8")
-
-
-def write_variant(tmp_path: Path, stem: str, replacements=(), text: str | None = None) -> Path:
-    """Write ``solutions/<stem>.py`` with each (old, new) replaced once (old must be present)."""
-    text = solution_text(stem) if text is None else text
-    for old, new in replacements:
-        assert old in text, f"variant cannot apply: {old!r} is not in {stem}"
-        text = text.replace(old, new, 1)
+def write_variant(tmp_path: Path, stem: str, text: str) -> Path:
+    """Write ``text`` as a submission's ``<stem>.py`` under ``tmp_path``."""
     folder = tmp_path / "submission"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.py"

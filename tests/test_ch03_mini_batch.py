@@ -1,8 +1,8 @@
-"""Chapter 3: the grader recognises each known mistake, accepts another correct implementation,
-and the chapter script runs.
+"""Chapter 3: the grader's judges of mini_batches name each mistake (without TensorFlow), its
+inputs are reproducible, the solution rejects bad arguments, and the chapter script runs.
 
-Each mistake is a small edit of solutions/ch03_mini_batch.py graded on the checks that matter;
-the reference (Keras SGD) is computed once for the whole session (graderlib.CACHE).
+Its submission variants (each known mistake as a small edit of the solution, another correct
+implementation) are graded in test_variants.py.
 """
 
 from __future__ import annotations
@@ -11,26 +11,7 @@ import numpy as np
 import pytest
 
 from course.grader import ch03_mini_batch as spec
-from graderlib import by_check, grade, run_cli, write_variant
-
-STEM = "ch03_mini_batch"
-MB = "mini_batches."
-
-SHUFFLE_LINE = "dataset = dataset.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)"
-PIPELINE = """    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        # A buffer of the whole data set is a uniform shuffle; a smaller one only mixes neighbours.
-        dataset = dataset.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(int(batch_size), drop_remainder=drop_remainder)"""
-
-
-def assert_mistake(entry: dict, check: str, mistake) -> None:
-    checks = by_check(entry)
-    assert entry["score"] < entry["max_score"], entry
-    assert not checks[check]["passed"], checks[check]
-    assert checks[check]["hint"] == mistake.hint, checks[check]
-    assert mistake.name in checks[check]["feedback"], checks[check]
-
+from graderlib import run_cli
 
 # --------------------------------------------------------------------------------------------
 # The property judges, without TensorFlow: fast tests that they can fail.
@@ -104,59 +85,6 @@ def test_inputs_are_reproducible_and_have_a_partial_batch():
             assert len({r.tobytes() for r in flat}) == n
 
 
-# --------------------------------------------------------------------------------------------
-# Known mistakes, graded for real on the checks that see them.
-
-MINI_BATCH_VARIANTS = {
-    "x and y shuffled apart": (
-        [(PIPELINE, """    xs = tf.data.Dataset.from_tensor_slices(x)
-    ys = tf.data.Dataset.from_tensor_slices(y)
-    if shuffle:
-        xs = xs.shuffle(n, seed=seed)
-        ys = ys.shuffle(n)
-    return tf.data.Dataset.zip((xs, ys)).batch(batch_size, drop_remainder=drop_remainder)""")],
-        ["pairs_aligned"], spec.MISALIGNED),
-    "last partial batch dropped": (
-        [("drop_remainder=drop_remainder)", "drop_remainder=True)")],
-        ["batch_sizes", "every_example_once"], spec.DROPPED_LAST),
-    "same order every epoch": (
-        [("reshuffle_each_iteration=True", "reshuffle_each_iteration=False")],
-        ["new_order_each_epoch"], spec.SAME_ORDER),
-    "seed ignored (none passed on)": (
-        [(SHUFFLE_LINE, SHUFFLE_LINE.replace("seed=seed", "seed=None"))],
-        ["seeded"], spec.SEED_IGNORED),
-    "seed ignored (a fixed one)": (
-        [(SHUFFLE_LINE, SHUFFLE_LINE.replace("seed=seed", "seed=1234"))],
-        ["seeded"], spec.SEED_IGNORED),
-    "shuffled after batching": (
-        [(PIPELINE, """    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size,
-                                                              drop_remainder=drop_remainder)
-    if shuffle:
-        dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return dataset""")],
-        ["new_order_each_epoch"], spec.SHUFFLED_BATCHES),
-}
-
-
-@pytest.mark.parametrize("name", list(MINI_BATCH_VARIANTS))
-def test_mini_batches_mistake_loses_points_with_its_hint(tmp_path, name):
-    replacements, checks, mistake = MINI_BATCH_VARIANTS[name]
-    path = write_variant(tmp_path, STEM, replacements)
-    entry = grade(path, STEM, checks=[MB + c for c in checks])
-    for check in checks:
-        assert_mistake(entry, MB + check, mistake)
-
-
-def test_sgd_sign_error_loses_points_with_its_hint(tmp_path):
-    path = write_variant(tmp_path, STEM, [("self.assign_sub(variable, lr * g)",
-                                           "self.assign_add(variable, lr * g)")])
-    entry = grade(path, STEM, checks=["sgd.single_step", "sgd.trajectory"])
-    hint = spec.SGD_SPEC.mistakes[0][2]
-    for check in ("sgd.single_step", "sgd.trajectory"):
-        assert by_check(entry)[check]["hint"] == hint, by_check(entry)[check]
-        assert not by_check(entry)[check]["passed"]
-
-
 def test_bad_arguments_raise_clear_errors():
     tf = pytest.importorskip("tensorflow")  # noqa: F841
     from solutions.ch03_mini_batch import mini_batches
@@ -170,48 +98,7 @@ def test_bad_arguments_raise_clear_errors():
 
 
 # --------------------------------------------------------------------------------------------
-# Whole exercise: the solution through the CLI, a differently written one in-process.
-
-ANOTHER_CORRECT = '''
-import keras
-import numpy as np
-import tensorflow as tf
-
-
-def mini_batches(x, y, batch_size, *, shuffle=True, seed=None, drop_remainder=False):
-    """Index-based: a NumPy permutation per epoch, drawn from a generator seeded once."""
-    x, y = np.asarray(x), np.asarray(y)
-    n = len(x)
-    rng = np.random.default_rng(seed)
-
-    def epoch_indices():
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        stop = n - n % batch_size if drop_remainder else n
-        for start in range(0, stop, batch_size):
-            yield order[start:start + batch_size]
-
-    indices = tf.data.Dataset.from_generator(
-        epoch_indices, output_signature=tf.TensorSpec((None,), tf.int64))
-    return indices.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
-
-
-@keras.saving.register_keras_serializable(package="another")
-class SGD(keras.optimizers.Optimizer):
-    def __init__(self, learning_rate=0.01, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-
-    def update_step(self, gradient, variable, learning_rate):
-        step = keras.ops.multiply(keras.ops.cast(gradient, variable.dtype),
-                                  keras.ops.cast(learning_rate, variable.dtype))
-        self.assign_add(variable, keras.ops.negative(step))
-'''
-
-
-def test_another_correct_implementation_scores_full_marks(tmp_path):
-    path = write_variant(tmp_path, STEM, text=ANOTHER_CORRECT)
-    entry = grade(path, STEM)
-    failed = [c for c in entry["checks"] if not c["passed"]]
-    assert entry["score"] == pytest.approx(10.0), failed
+# The chapter script
 
 
 def test_quick_chapter_run_writes_its_plots(tmp_path):

@@ -1,10 +1,11 @@
-"""Chapter 7 (schedules and the LR range test) through the grader, and the models behind it.
+"""Chapter 7 (schedules and the LR range test): the models behind its grader, and its script.
 
 Fast tests check the grader's own closed forms: OneCycle against values computed with PyTorch,
 the other four against the Keras built-ins, and every known-wrong variant far from the right
-answer. Graded tests (child workers, one shared reference) show the solution scoring 10/10, the
-stub 0/10, every known mistake losing points with its hint, a differently written correct
-implementation scoring 10/10, and delegation to a Keras schedule scoring 0.
+answer; the judge names a finder that reads Keras's running mean as the batch loss. The
+submission variants (known mistakes, a correct set written differently, a delegation to a Keras
+schedule) are graded in test_variants.py; the solution's 10/10 and the stub's 0/10 in
+test_solutions_and_stubs.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from course import references
 from course.grader import ch07_lr_decay as g
 from course.grader.compare import differences
 from course.grader.schedule_suite import ATOL, RTOL
-from graderlib import by_check, grade, run_cli, solution_text, write_variant
+from graderlib import run_cli, solution_text
 
 STEM = "ch07_lr_decay"
 
@@ -172,74 +173,7 @@ def test_solution_rejects_bad_arguments_with_clear_errors():
 
 
 # ---------------------------------------------------------------------------------------------
-# Through the grader (the solution's full marks and the stub's zero: test_solutions_and_stubs.py)
-
-# Known mistakes, as small edits of the solution. Mistakes in different classes (or in parts of
-# LRFinder that different checks see) share a submission, so two workers grade them all.
-MISTAKE_SUBMISSIONS = {
-    "A": (
-        ("self.initial_learning_rate / (1.0 + self.decay_rate * s / self.decay_steps)",
-         "self.initial_learning_rate / (1.0 + self.decay_rate * ops.floor(s / self.decay_steps))"),
-        ("exponent = _step(step) / self.decay_steps",
-         "exponent = ops.floor(_step(step) / self.decay_steps)"),
-        ("progress = ops.maximum(s - warmup, 0.0) / decay",
-         "progress = ops.maximum(s - warmup, 0.0) / (warmup + decay)"),
-        ("return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1.0)",
-         "return start + (end - start) * pct"),
-        ("smoothed = self._avg / (1.0 - self.beta ** (k + 1))", "smoothed = self._avg"),
-        ("return float(lrs[int(np.nanargmin(slope))])", "return float(lrs[int(np.argmin(losses))])"),
-    ),
-    "B": (
-        ("drops = ops.floor(_step(step) / self.steps_per_drop)",
-         "drops = _step(step) / self.steps_per_drop"),
-        ("return ops.where(s < warmup, warm, annealed)",
-         "if s < warmup:\n            return warm\n        return annealed"),
-        ("warm = start + (peak - start) * s / max(warmup, 1.0)",
-         "warm = peak * s / max(warmup, 1.0)"),
-        ("s = ops.minimum(_step(step), end_2)", "s = _step(step)"),
-        ("return self.start_lr * (self.end_lr / self.start_lr) ** (k / (self.num_steps - 1))",
-         "return self.start_lr + (self.end_lr - self.start_lr) * k / (self.num_steps - 1)"),
-        ("if not math.isfinite(smoothed) or smoothed > self.diverge_factor * self._best:",
-         "if False:"),
-        ("        self.model.set_weights(self._saved_weights)\n", ""),
-    ),
-}
-
-# (mistake, submission, check that must fail, words its hint must contain)
-MISTAKES = [
-    ("time-based decay with a floor", "A", "timebaseddecay.values", "continuously"),
-    ("exponential decay with a floor", "A", "exponentialdecay.values", "continuously"),
-    ("cosine over warmup + decay steps", "A", "warmupcosinedecay.values", "(s - warmup_steps)"),
-    ("one-cycle with linear annealing", "A", "onecycle.values", "half a cosine"),
-    ("LRFinder without debiasing", "A", "lrfinder.ramp_and_smoothing", "1 - beta ** (k + 1)"),
-    ("suggestion at the lowest loss", "A", "lrfinder.suggestion", "falls fastest"),
-    ("step decay without the floor", "B", "stepdecay.values", "floor(s / steps_per_drop)"),
-    ("Python if on the step tensor", "B", "warmupcosinedecay.fit", "ops.where"),
-    ("warmup from zero", "B", "warmupcosinedecay.values", "initial_learning_rate"),
-    ("one-cycle not clamped after the end", "B", "onecycle.values", "final rate"),
-    ("LRFinder with a linear ramp", "B", "lrfinder.ramp_and_smoothing", "geometrically"),
-    ("LRFinder without a divergence stop", "B", "lrfinder.divergence_stop", "stop_training"),
-    ("LRFinder not restoring weights", "B", "lrfinder.restore", "on_train_end"),
-]
-
-
-@pytest.fixture(scope="module")
-def graded_mistakes(tmp_path_factory):
-    entries = {}
-    for key, replacements in MISTAKE_SUBMISSIONS.items():
-        checks = sorted({check for _, sub, check, _ in MISTAKES if sub == key})
-        path = write_variant(tmp_path_factory.mktemp(f"mistakes_{key}"), STEM, replacements)
-        entries[key] = by_check(grade(path, STEM, checks=checks))
-    return entries
-
-
-@pytest.mark.parametrize("mistake, submission, check, hint", MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistake_loses_points_with_its_hint(mistake, submission, check, hint,
-                                                  graded_mistakes):
-    result = graded_mistakes[submission][check]
-    assert not result["passed"] and result["score"] < result["max_score"], result
-    assert result["hint"] and hint in result["hint"], result
-    assert result["feedback"]
+# A mistake judged in this process (the submission variants are graded in test_variants.py)
 
 
 def test_running_mean_mistake_is_named_by_the_judge():
@@ -264,184 +198,8 @@ def test_running_mean_mistake_is_named_by_the_judge():
             assert "(n + 1) * mean_n" in verdict.hint and "running" in verdict.feedback
 
 
-def test_delegating_to_a_keras_schedule_scores_zero_with_a_message(tmp_path):
-    text = solution_text(STEM).replace(
-        "class WarmupCosineDecay(Schedule):",
-        "class WarmupCosineDecay(keras.optimizers.schedules.CosineDecay):", 1)
-    entry = grade(write_variant(tmp_path, STEM, text=text), STEM, checks=["warmupcosinedecay.values"])
-    assert entry["score"] == 0.0 and "built-in" in entry["message"], entry
-
-
-ANOTHER_CORRECT = '''
-"""Chapter 7 written differently: exp/log instead of power, ops.cond for the warmup, clipped
-phases blended by a mask in OneCycle, and an LRFinder that keeps running sums and sets the next
-batch's rate at the end of the current one."""
-
-import math
-
-import keras
-import numpy as np
-from keras import ops
-
-Base = keras.optimizers.schedules.LearningRateSchedule
-
-
-def as_float(step):
-    return ops.cast(ops.convert_to_tensor(step), "float32")
-
-
-class Configured(Base):
-    def get_config(self):
-        return dict(self.config)
-
-
-@keras.saving.register_keras_serializable(package="alt")
-class TimeBasedDecay(Configured):
-    def __init__(self, initial_learning_rate, decay_rate, decay_steps=1):
-        self.config = dict(initial_learning_rate=initial_learning_rate, decay_rate=decay_rate,
-                           decay_steps=decay_steps)
-
-    def __call__(self, step):
-        c = self.config
-        slope = ops.cast(c["decay_rate"] / c["decay_steps"], "float32")
-        return ops.divide(ops.cast(c["initial_learning_rate"], "float32"),
-                          ops.add(1.0, ops.multiply(slope, as_float(step))))
-
-
-@keras.saving.register_keras_serializable(package="alt")
-class StepDecay(Configured):
-    def __init__(self, initial_learning_rate, drop_rate, steps_per_drop):
-        self.config = dict(initial_learning_rate=initial_learning_rate, drop_rate=drop_rate,
-                           steps_per_drop=steps_per_drop)
-
-    def __call__(self, step):
-        c = self.config
-        drops = ops.floor(as_float(step) / c["steps_per_drop"])
-        return c["initial_learning_rate"] * ops.exp(drops * math.log(c["drop_rate"]))
-
-
-@keras.saving.register_keras_serializable(package="alt")
-class ExponentialDecay(Configured):
-    def __init__(self, initial_learning_rate, decay_rate, decay_steps):
-        self.config = dict(initial_learning_rate=initial_learning_rate, decay_rate=decay_rate,
-                           decay_steps=decay_steps)
-
-    def __call__(self, step):
-        c = self.config
-        rate_per_step = math.log(c["decay_rate"]) / c["decay_steps"]
-        return c["initial_learning_rate"] * ops.exp(as_float(step) * rate_per_step)
-
-
-@keras.saving.register_keras_serializable(package="alt")
-class WarmupCosineDecay(Configured):
-    def __init__(self, peak_learning_rate, warmup_steps, decay_steps, initial_learning_rate=0.0,
-                 alpha=0.0):
-        self.config = dict(peak_learning_rate=peak_learning_rate, warmup_steps=warmup_steps,
-                           decay_steps=decay_steps, initial_learning_rate=initial_learning_rate,
-                           alpha=alpha)
-
-    def __call__(self, step):
-        c = self.config
-        w, t = float(c["warmup_steps"]), float(c["decay_steps"])
-        lo, hi, alpha = c["initial_learning_rate"], c["peak_learning_rate"], c["alpha"]
-        s = ops.minimum(as_float(step), w + t)
-
-        def warmup():
-            return lo + (hi - lo) * (s / w)
-
-        def cosine():
-            fraction = (s - w) / t
-            return hi * (alpha + (1 - alpha) * (1 + ops.cos(np.pi * fraction)) / 2)
-
-        return ops.cond(s < w, warmup, cosine)
-
-
-@keras.saving.register_keras_serializable(package="alt")
-class OneCycle(Configured):
-    def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
-                 final_div_factor=1e4):
-        self.config = dict(max_learning_rate=max_learning_rate, total_steps=total_steps,
-                           pct_start=pct_start, div_factor=div_factor,
-                           final_div_factor=final_div_factor)
-
-    def __call__(self, step):
-        c = self.config
-        top = c["max_learning_rate"]
-        low = top / c["div_factor"]
-        end = low / c["final_div_factor"]
-        e1 = c["pct_start"] * c["total_steps"] - 1
-        e2 = c["total_steps"] - 1
-        s = ops.minimum(as_float(step), e2)
-        p1 = ops.clip(s / e1, 0.0, 1.0)
-        p2 = ops.clip((s - e1) / (e2 - e1), 0.0, 1.0)
-        up = low + (top - low) * (1 - ops.cos(np.pi * p1)) / 2
-        down = end + (top - end) * (1 + ops.cos(np.pi * p2)) / 2
-        first = ops.cast(s <= e1, "float32")
-        return first * up + (1 - first) * down
-
-
-class LRFinder(keras.callbacks.Callback):
-    def __init__(self, start_lr=1e-7, end_lr=10.0, num_steps=100, beta=0.98, diverge_factor=4.0):
-        super().__init__()
-        self.start_lr, self.end_lr, self.num_steps = start_lr, end_lr, num_steps
-        self.beta, self.diverge_factor = beta, diverge_factor
-        self.lrs, self.losses = [], []
-
-    def _rate(self, k):
-        a, b = math.log(self.start_lr), math.log(self.end_lr)
-        return math.exp(a + (b - a) * k / (self.num_steps - 1))
-
-    def on_train_begin(self, logs=None):
-        optimizer = self.model.optimizer
-        base = optimizer.inner_optimizer if hasattr(optimizer, "inner_optimizer") else optimizer
-        if isinstance(getattr(base, "_learning_rate", None), Base):
-            raise TypeError("the range test needs a float rate, not a schedule")
-        self._backup = [np.copy(w) for w in self.model.get_weights()]
-        self._rate_backup = float(np.asarray(optimizer.learning_rate))
-        self.lrs, self.losses = [], []
-        self._sum, self._ema, self._best = 0.0, 0.0, None
-        optimizer.learning_rate = self._rate(0)
-
-    def on_train_batch_end(self, batch, logs=None):
-        k = len(self.lrs)
-        total = float(logs["loss"]) * (batch + 1)
-        loss = total - (self._sum if batch > 0 else 0.0)
-        self._sum = total
-        self._ema = self._ema * self.beta + loss * (1 - self.beta)
-        value = self._ema / (1 - self.beta ** (k + 1))
-        self.lrs.append(self._rate(k))
-        self.losses.append(value)
-        diverged = value != value or (self._best is not None
-                                      and value > self.diverge_factor * self._best)
-        if self._best is None or value < self._best:
-            self._best = value
-        if diverged or k + 1 >= self.num_steps:
-            self.model.stop_training = True
-        else:
-            self.model.optimizer.learning_rate = self._rate(k + 1)
-
-    def on_train_end(self, logs=None):
-        self.model.set_weights(self._backup)
-        self.model.optimizer.learning_rate = self._rate_backup
-
-    def suggestion(self, skip_start=10, skip_end=5):
-        lrs = self.lrs[skip_start:len(self.lrs) - skip_end]
-        losses = self.losses[skip_start:len(self.losses) - skip_end]
-        if len(lrs) < 3:
-            raise ValueError("too few points for a slope")
-        x = [math.log10(v) for v in lrs]
-        slopes = []
-        for i in range(len(x)):
-            lo, hi = max(i - 1, 0), min(i + 1, len(x) - 1)
-            slopes.append((losses[hi] - losses[lo]) / (x[hi] - x[lo]))
-        return lrs[min(range(len(slopes)), key=slopes.__getitem__)]
-'''
-
-
-def test_another_correct_implementation_scores_full_marks(tmp_path):
-    entry = grade(write_variant(tmp_path, STEM, text=ANOTHER_CORRECT), STEM)
-    failed = {c["name"]: c["feedback"] for c in entry["checks"] if not c["passed"]}
-    assert not failed and entry["score"] == pytest.approx(10.0)
+# ---------------------------------------------------------------------------------------------
+# The chapter script
 
 
 def test_quick_chapter_run_writes_its_plots(tmp_path):

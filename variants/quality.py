@@ -1,0 +1,168 @@
+"""How often the grader is fooled: grade every variant of the corpus and print
+
+- the false-pass rate: wrong variants and delegations that got through;
+- the false-fail rate: correct implementations that got less than full marks.
+
+    python -m variants.quality                      # every chapter, every variant on every check
+    python -m variants.quality --quick              # wrong variants, delegations on their checks
+    python -m variants.quality --chapter 6 --jobs 2 --json quality.json
+
+A wrong variant gets through when none of the checks named for it fails (several mistakes may
+share one submission, each seen by its own check) or, where it names none, when it gets full
+marks; a delegation gets through when it scores anything. With ``--quick`` wrong variants and
+delegations are graded only on the checks they name; otherwise on all of them, so the marks are
+the whole exercise's. Every correct one is graded on all checks, and must pass them all.
+Identical submissions graded on the same checks are graded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from course.grader.grade import ReferenceCache, exercise_spec, grade_exercise
+from variants import Kind, Variant, corpus
+
+SEED = 20261123
+
+
+@dataclass
+class Outcome:
+    variant: Variant
+    score: float
+    max_score: float
+    failed: list[str]  # the names of the checks that did not pass
+    seconds: float
+
+    @property
+    def full_marks(self) -> bool:
+        return not self.failed
+
+    @property
+    def misjudged(self) -> bool:
+        if self.variant.kind == Kind.CORRECT:
+            return not self.full_marks
+        if self.variant.kind == Kind.DELEGATION:
+            return self.score > 0
+        if self.variant.checks:
+            return not set(self.variant.checks) & set(self.failed)
+        return self.full_marks
+
+
+def measure(variants: list[Variant], *, quick: bool = False, jobs: int = 1, seed: int = SEED,
+            grade=grade_exercise, on_outcome=None) -> list[Outcome]:
+    """Grade every variant; ``grade`` is ``grade_exercise`` (replaceable in tests)."""
+    cache = ReferenceCache()
+    graded: dict[tuple, Future] = {}  # (stem, text, checks) -> the entry: graded once
+    lock = threading.Lock()
+
+    def entry_for(variant: Variant, only: tuple[str, ...]) -> dict:
+        key = (variant.stem, variant.text, only)
+        with lock:
+            future, owner = graded.get(key), key not in graded
+            if owner:
+                future = graded[key] = Future()
+        if not owner:
+            return future.result()
+        try:
+            with tempfile.TemporaryDirectory(prefix="course-quality-") as folder:
+                path = Path(folder) / f"{variant.stem}.py"
+                path.write_text(variant.text, encoding="utf-8")
+                future.set_result(grade(exercise_spec(variant.stem), path, seed, cache=cache,
+                                        only=list(only) or None))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future.result()
+
+    def one(variant: Variant) -> Outcome:
+        started = time.monotonic()
+        only = variant.checks if quick and variant.kind != Kind.CORRECT else ()
+        entry = entry_for(variant, only)
+        outcome = Outcome(variant, entry["score"], entry["max_score"],
+                          [c["name"] for c in entry["checks"] if not c["passed"]],
+                          time.monotonic() - started)
+        if on_outcome:
+            on_outcome(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, variants))
+
+
+def summary(outcomes: list[Outcome]) -> dict:
+    """The rates, what was misjudged, and the counts per chapter. Delegations count with the
+    wrong variants: both must not pass."""
+    wrong = [o for o in outcomes if o.variant.kind != Kind.CORRECT]
+    correct = [o for o in outcomes if o.variant.kind == Kind.CORRECT]
+    false_pass = [o for o in wrong if o.misjudged]
+    false_fail = [o for o in correct if o.misjudged]
+    return {
+        "wrong_variants": len(wrong),
+        "delegations": sum(o.variant.kind == Kind.DELEGATION for o in wrong),
+        "false_passes": len(false_pass),
+        "false_pass_rate": len(false_pass) / len(wrong) if wrong else 0.0,
+        "correct_implementations": len(correct), "false_fails": len(false_fail),
+        "false_fail_rate": len(false_fail) / len(correct) if correct else 0.0,
+        "misjudged": [{"chapter": o.variant.chapter, "name": o.variant.name,
+                       "kind": o.variant.kind.value, "score": o.score, "max_score": o.max_score,
+                       "failed_checks": o.failed}
+                      for o in false_pass + false_fail],
+        "per_chapter": {
+            str(n): {"wrong": sum(o.variant.chapter == n for o in wrong),
+                     "false_passes": sum(o.variant.chapter == n for o in false_pass),
+                     "correct": sum(o.variant.chapter == n for o in correct),
+                     "false_fails": sum(o.variant.chapter == n for o in false_fail)}
+            for n in sorted({o.variant.chapter for o in outcomes})},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m variants.quality",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapter", type=int, action="append", help="only this chapter (repeatable)")
+    parser.add_argument("--quick", action="store_true",
+                        help="grade wrong variants and delegations only on the checks they name")
+    parser.add_argument("--jobs", type=int, default=2, help="variants graded at once (default 2)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--json", help="also write the summary to this file")
+    args = parser.parse_args(argv)
+    variants = corpus(args.chapter)
+    if not variants:
+        print("no variants for the chapters asked for", file=sys.stderr)
+        return 2
+    counts = {kind: sum(v.kind == kind for v in variants) for kind in Kind}
+    print(f"grading {len(variants)} variants ({counts[Kind.WRONG]} wrong, "
+          f"{counts[Kind.DELEGATION]} delegations, {counts[Kind.CORRECT]} correct) with seed "
+          f"{args.seed}{' (quick)' if args.quick else ''}")
+    started = time.monotonic()
+
+    def show(o: Outcome) -> None:
+        verdict = "MISJUDGED" if o.misjudged else "ok"
+        print(f"  ch{o.variant.chapter:02d} {o.variant.kind.value:10s} {verdict:9s} {o.score:5.2f}/"
+              f"{o.max_score:5.2f}  {o.variant.name}  ({o.seconds:.0f} s)", flush=True)
+
+    outcomes = measure(variants, quick=args.quick, jobs=args.jobs, seed=args.seed, on_outcome=show)
+    result = summary(outcomes)
+    result.update(seconds=round(time.monotonic() - started, 1), quick=args.quick, seed=args.seed)
+    print(f"false-pass rate: {result['false_passes']}/{result['wrong_variants']} wrong variants "
+          f"and delegations got through ({100 * result['false_pass_rate']:.1f}%)")
+    print(f"false-fail rate: {result['false_fails']}/{result['correct_implementations']} correct "
+          f"implementations below full marks ({100 * result['false_fail_rate']:.1f}%)")
+    for chapter, row in result["per_chapter"].items():
+        print(f"  ch{int(chapter):02d}: {row['wrong']} wrong or delegating ({row['false_passes']} got "
+              f"through), {row['correct']} correct ({row['false_fails']} failed)")
+    print(f"{result['seconds']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if result["false_passes"] or result["false_fails"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
