@@ -258,6 +258,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "course.cli", "grade-class", *args]
 
 
+@pytest.mark.slow
 def test_a_real_class_run_killed_halfway_resumes_without_losing_or_regrading(tmp_path):
     solution = solution_text(STEM)
     wrong = solution.replace("alpha = lr * ops.sqrt(1 - ops.power(beta_2, t)) / (1 - ops.power(beta_1, t))",

@@ -100,6 +100,7 @@ def test_the_zip_has_the_scripts_the_settings_and_the_package_without_solutions(
                         "budget": 540.0}
 
 
+@pytest.mark.slow
 def test_a_submission_is_graded_into_results_json_and_cannot_write_it_itself(autograder):
     results_path = autograder["root"] / "results" / "results.json"
     forger = (f"\n\ntry:\n    open({str(results_path)!r}, 'w').write('{{\"score\": 100}}')\n"

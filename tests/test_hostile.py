@@ -67,6 +67,9 @@ def build_submission(path: Path, substitutions: dict[str, str]) -> str:
 
 HOSTILES = sorted(HOSTILE.glob("*.py"))
 
+# grades whole exercises or a class in worker processes (see pyproject.toml's markers)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def class_run(tmp_path_factory):

@@ -14,6 +14,9 @@ from graderlib import ROOT, grade_cli_json
 
 STEMS = [c.stem for c in CHAPTERS]
 
+# grades whole exercises or a class in worker processes (see pyproject.toml's markers)
+pytestmark = pytest.mark.slow
+
 # What each exercise must at least check, by chapter: every optimizer class the whole set.
 MIN_CHECKS = {"ch01_feature_scaling": 16, "ch02_batch_norm": 12, "ch03_mini_batch": 15,
               "ch04_momentum": 15, "ch05_rmsprop": 14, "ch06_adam": 14, "ch07_lr_decay": 22}

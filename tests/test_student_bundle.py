@@ -87,6 +87,7 @@ def test_a_non_empty_target_is_refused(tmp_path):
     assert result.returncode == 1 and "not empty" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_chapter_runs_in_the_bundle_on_the_students_stubs(bundle, tmp_path):
     """As on a student's machine: the bundle on the path, and no solutions/ to import."""
     runner = ("import runpy, sys\n"
