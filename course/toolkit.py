@@ -25,8 +25,8 @@ import keras  # noqa: E402 - after the log level: chapters import TensorFlow any
 
 @dataclass
 class Dataset:
-    """A data set ready for a dense model: training (and validation) arrays, features
-    standardized with the training statistics (chapter 1's lesson), float32."""
+    """A data set ready for a dense model: training (and validation) arrays, float32, the
+    features standardized with the training statistics (chapter 1's lesson) unless asked not to."""
 
     name: str
     x: np.ndarray
@@ -79,11 +79,10 @@ def load_dataset(name: str | None, *, default: str = "course_digits", cap: int |
         return load_dataset(default, default=default, cap=cap, val_cap=val_cap,
                             validation=validation, standardize=standardize,
                             classification_only=classification_only)
-    if (cap is not None and len(x) > cap) or (val_cap is not None and x_val is not None
-                                               and len(x_val) > val_cap):
-        print(f"note: using the first {cap} training" + (f" and {val_cap} test" if x_val is not None
-                                                         and val_cap else "")
-              + f" examples of {name}")
+    capped = [f"{cap} training"] * (cap is not None and len(x) > cap) + [f"{val_cap} test"] * (
+        val_cap is not None and x_val is not None and len(x_val) > val_cap)
+    if capped:
+        print(f"note: using the first {' and '.join(capped)} examples of {name}")
     x, y = course_data.as_vectors(x[:cap]).astype("float64"), np.asarray(y[:cap])
     if x_val is not None:
         x_val, y_val = course_data.as_vectors(x_val[:val_cap]).astype("float64"), np.asarray(y_val[:val_cap])
