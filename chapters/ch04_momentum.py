@@ -35,71 +35,7 @@
 from course.chapter import setup
 
 ch = setup(4, "Momentum")
-
-# %%
-import keras
-import numpy as np
-from keras import layers
-
-from course import data as course_data
-from course import mixed_precision as mp
-from course.references import momentum_update
-from course.plotting import (BOWL, START, bowl_loss, figure, plot_curves, plot_trajectories,
-                             run_on_bowl)
-
 QUICK = ch.quick
-
-# %% [markdown]
-# ### Which optimizers this run uses
-#
-# They come from `solutions/ch04_momentum.py`, or with `--mine` from your
-# `exercises/ch04_momentum.py`. A class that is still a stub is replaced by a stand-in:
-# `keras.optimizers.SGD` for `MomentumSGD`, and for `EMAMomentum` Keras's SGD at the rate
-# `lr * (1 - beta)`, which is the same optimizer as long as the rate is constant (section 4 shows
-# where it is not).
-
-# %%
-def keras_momentum(learning_rate=0.01, momentum=0.9, nesterov=False, **kwargs):
-    return keras.optimizers.SGD(learning_rate, momentum=float(momentum), nesterov=nesterov,
-                                **kwargs)
-
-
-def scaled_rate(learning_rate, factor: float):
-    """``learning_rate`` times ``factor``: a float, or a piecewise-constant schedule rescaled."""
-    if isinstance(learning_rate, keras.optimizers.schedules.PiecewiseConstantDecay):
-        return keras.optimizers.schedules.PiecewiseConstantDecay(
-            learning_rate.boundaries, [v * factor for v in learning_rate.values])
-    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-        raise TypeError("scaled_rate handles floats and PiecewiseConstantDecay only")
-    return learning_rate * factor
-
-
-def keras_ema_form(learning_rate=0.01, beta=0.9, **kwargs):
-    """Keras's SGD set up to take the documents' steps (exactly so only at a constant rate)."""
-    return keras_momentum(scaled_rate(learning_rate, 1 - beta), momentum=beta, **kwargs)
-
-
-def usable(cls) -> bool:
-    """Can this class be built and take one step? (A stub raises NotImplementedError.)"""
-    try:
-        variable = keras.Variable(np.ones(3, dtype="float32"))
-        cls(learning_rate=0.1).apply_gradients([(keras.ops.ones(3), variable)])
-    except NotImplementedError:
-        return False
-    return True
-
-
-FALLBACK = {"MomentumSGD": keras_momentum, "EMAMomentum": keras_ema_form}
-OURS = {}
-for name, fallback in FALLBACK.items():
-    cls = getattr(ch.component, name, None)
-    if cls is not None and usable(cls):
-        OURS[name] = cls
-    else:
-        OURS[name] = fallback
-        print(f"note: {name} is not implemented in {ch.component_source or 'any component'}; "
-              "using Keras's SGD as a stand-in")
-MomentumSGD, EMAMomentum = OURS["MomentumSGD"], OURS["EMAMomentum"]
 
 # %% [markdown]
 # ## 1. The mechanic: one idea, three ways to write it
@@ -147,17 +83,20 @@ MomentumSGD, EMAMomentum = OURS["MomentumSGD"], OURS["EMAMomentum"]
 # of a signal that changes trails it by about `beta/(1 - beta)` steps.
 
 # %%
+import numpy as np
+
+from course.toolkit import table
+
 BETAS = (0.5, 0.9, 0.99)
-rows = []
-for beta in BETAS:
-    window = 1 / (1 - beta)
-    rows.append({"beta": beta, "window 1/(1-beta)": f"{window:g} steps",
-                 "weight of the last window": f"{1 - beta ** round(window):.1%}",
-                 "steps holding 90% of the weight": f"{np.log(0.1) / np.log(beta):.0f}",
-                 "lag beta/(1-beta)": f"{beta / (1 - beta):.0f} steps"})
-mp.print_table(rows, title="The averaging window of momentum")
+table("The averaging window of momentum",
+      ["beta", "window 1/(1-beta)", "weight of the last window", "steps holding 90% of the weight",
+       "lag beta/(1-beta)"],
+      [[beta, f"{1 / (1 - beta):g} steps", f"{1 - beta ** round(1 / (1 - beta)):.1%}",
+        f"{np.log(0.1) / np.log(beta):.0f}", f"{beta / (1 - beta):.0f} steps"] for beta in BETAS])
 
 # %%
+from course.plotting import figure
+
 fig, axes = figure(1, 2, width=6.0, height=4.2)
 ax = axes[0, 0]
 for beta, colour in zip(BETAS, ("tab:green", "tab:blue", "tab:purple")):
@@ -207,6 +146,22 @@ ch.claim("With beta near 0.9, momentum averages roughly the last 10 gradients",
 # %% [markdown]
 # ## 2. The components next to Keras
 #
+# ### Which optimizers this run uses
+#
+# They come from `solutions/ch04_momentum.py`, or with `--mine` from your
+# `exercises/ch04_momentum.py`. A class that is still a stub is replaced by its reference
+# stand-in: Keras's SGD with momentum 0.9 by default for `MomentumSGD`, and for `EMAMomentum`
+# the course's own optimizer written in the documents' averaging form (Keras has none).
+
+# %%
+import keras
+
+MomentumSGD = ch.pick("MomentumSGD")
+EMAMomentum = ch.pick("EMAMomentum")
+
+# %% [markdown]
+# ### Side by side
+#
 # The same start and the same gradients for each pair. `MomentumSGD` must follow
 # `keras.optimizers.SGD(momentum, nesterov)` to float32 rounding. `EMAMomentum` at rate `lr` must
 # follow Keras's SGD at `lr * (1 - beta)` with momentum `beta` while the rate is constant.
@@ -214,8 +169,9 @@ ch.claim("With beta near 0.9, momentum averages roughly the last 10 gradients",
 # mistakes (this chapter also uses it for a fast parameter sweep below).
 
 # %%
-def max_gap(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+from course.plotting import BOWL, START, run_on_bowl
+from course.references import momentum_update
+from course.toolkit import max_gap
 
 
 def numpy_bowl_path(lr, mu, nesterov=False, steps=50, start=START):
@@ -243,13 +199,14 @@ pairs = [
 rows = []
 for label, ours, reference in pairs:
     ours_path, reference_path = run_on_bowl(ours, steps=50), run_on_bowl(reference, steps=50)
-    rows.append({"ours": label, "Keras": f"SGD({reference.learning_rate.numpy():.2g}, momentum "
+    rows.append([label, f"SGD({reference.learning_rate.numpy():.2g}, momentum "
                  f"{reference.momentum:g}{', nesterov' if reference.nesterov else ''})",
-                 "max |difference| over 50 steps": f"{max_gap(ours_path, reference_path):.1e}"})
-rows.append({"ours": "NumPy model, lr 0.1, momentum 0.8", "Keras": "SGD(0.1, momentum 0.8)",
-             "max |difference| over 50 steps":
-             f"{max_gap(numpy_bowl_path(0.1, 0.8), run_on_bowl(keras_momentum(0.1, 0.8))):.1e}"})
-mp.print_table(rows, title="On the bowl 0.1*x1^2 + 2*x2^2 from (-5, -2)")
+                 f"{max_gap(ours_path, reference_path):.1e}"])
+numpy_gap = max_gap(numpy_bowl_path(0.1, 0.8),
+                    run_on_bowl(keras.optimizers.SGD(0.1, momentum=0.8)))
+rows.append(["NumPy model, lr 0.1, momentum 0.8", "SGD(0.1, momentum 0.8)", f"{numpy_gap:.1e}"])
+table("On the bowl 0.1*x1^2 + 2*x2^2 from (-5, -2)",
+      ["ours", "Keras", "max |difference| over 50 steps"], rows)
 
 # %% [markdown]
 # ## 3. Experiments
@@ -263,6 +220,9 @@ mp.print_table(rows, title="On the bowl 0.1*x1^2 + 2*x2^2 from (-5, -2)")
 # as Keras's `momentum`). The legend gives the number of steps until `f < 0.01`.
 
 # %%
+from course.plotting import bowl_loss, plot_trajectories
+from course.toolkit import shown
+
 RATES = (0.05, 0.2, 0.45)
 GRID_BETAS = (0.5, 0.9)
 GRID_STEPS = 40 if QUICK else 60
@@ -295,7 +255,7 @@ def drawable(path: np.ndarray) -> np.ndarray:
 
 
 fig, axes = figure(len(RATES), len(GRID_BETAS), width=5.0, height=3.6, layout="constrained")
-counts = {}
+steps_in_panel = {}
 for i, rate in enumerate(RATES):
     plain = run_on_bowl(MomentumSGD(rate, momentum=0.0), steps=GRID_STEPS)
     for j, beta in enumerate(GRID_BETAS):
@@ -303,22 +263,25 @@ for i, rate in enumerate(RATES):
                  "momentum": run_on_bowl(MomentumSGD(rate, momentum=beta), steps=GRID_STEPS),
                  "Nesterov": run_on_bowl(MomentumSGD(rate, momentum=beta, nesterov=True),
                                          steps=GRID_STEPS)}
-        counts[rate, beta] = {n: float(steps_to(p)) for n, p in paths.items()}
-        shown = {label(n, p): drawable(p) for n, p in paths.items()}
-        plot_trajectories(axes[i, j], shown, title=f"lr = {rate}, momentum (beta) = {beta}",
+        steps_in_panel[rate, beta] = [float(steps_to(p)) for p in paths.values()]
+        drawn = {label(n, p): drawable(p) for n, p in paths.items()}
+        plot_trajectories(axes[i, j], drawn, title=f"lr = {rate}, momentum (beta) = {beta}",
                           extent=EXTENT)
         axes[i, j].legend(fontsize=7, loc="lower right")
 fig.suptitle(f"{GRID_STEPS} steps from (-5, -2) on 0.1*x1^2 + 2*x2^2 (Keras-form momentum)")
 ch.savefig(fig, "trajectories")
+table(f"Steps until f < {TARGET} in each panel ({GRID_STEPS} steps at most)",
+      ["lr", "beta", "plain GD", "momentum", "Nesterov"],
+      [[rate, beta, *(shown(s) for s in steps)] for (rate, beta), steps in steps_in_panel.items()])
 
 # %% [markdown]
 # What the grid shows, row by row. At `lr = 0.05` plain descent is smooth but barely moves along
 # `x1`. Momentum multiplies the effective step by up to `1/(1 - beta)`: twice as far with
 # `beta = 0.5`, ten times with `beta = 0.9`, where it reaches the minimum but overshoots and
 # swings back, damped only slowly. Nesterov's look-ahead brakes before the overshoot, so its
-# swings are smaller and it arrives first. At `lr = 0.45` plain descent zig-zags across the
-# valley at every step; momentum with `beta = 0.5` turns that into a short spiral and arrives in
-# less than half the steps, while `beta = 0.9` is too much memory for this rate. Nesterov
+# swings are smaller. At `lr = 0.45` plain descent zig-zags across the valley at every step;
+# momentum with `beta = 0.5` turns that into a short spiral, while `beta = 0.9` is too much
+# memory for this rate. The table under the grid counts each panel's steps to the target. Nesterov
 # diverges in the whole last row: its extra gradient step makes it *less* stable than plain
 # momentum at large rates (it needs `lr * curvature < 2(1 + mu)/(1 + 2 mu)`, here 4 * 0.45 = 1.8
 # against a limit of 1.5 at `mu = 0.5`). A look-ahead is not free.
@@ -338,10 +301,10 @@ for name, nesterov, betas in (("plain GD", False, np.zeros_like(lr_grid[:, :1]))
     reached = steps_to(numpy_bowl_path(rates, betas, nesterov, steps=300), 1e-3)
     k = np.unravel_index(np.argmin(reached), reached.shape)
     best[name] = (float(reached[k]), float(rates[k]), float(betas[k]))
-mp.print_table([{"method": n, "fewest steps to f < 0.001": f"{s:.0f}", "at lr": f"{r:.3f}",
-                 "beta": f"{b:.2f}" if n != "plain GD" else "-"} for n, (s, r, b) in best.items()],
-               title=f"Each method at its best ({len(SWEEP_RATES)} rates x "
-                     f"{len(SWEEP_BETAS)} betas)")
+table(f"Each method at its best ({len(SWEEP_RATES)} rates x {len(SWEEP_BETAS)} betas)",
+      ["method", "fewest steps to f < 0.001", "at lr", "beta"],
+      [[n, f"{s:.0f}", f"{r:.3f}", f"{b:.2f}" if n != "plain GD" else "-"]
+       for n, (s, r, b) in best.items()])
 zigzag = {}
 for name, beta in (("plain GD", 0.0), ("momentum", 0.5)):
     path = run_on_bowl(MomentumSGD(0.45, momentum=beta), steps=30)
@@ -373,62 +336,27 @@ ch.claim("Momentum damps the oscillations in a narrow valley and converges faste
 # words.
 
 # %%
-def load_data(name: str | None) -> dict:
-    name = name or "course_digits"
-    try:
-        x, y = course_data.load_any(name, "train")
-    except course_data.DataUnavailable as exc:
-        print(f"note: {exc}\n      Using course_digits instead.")
-        return load_data("course_digits")
-    cap = 2000 if QUICK else 10000
-    x, y = course_data.as_vectors(x[:cap]), np.asarray(y[:cap])
-    std = x.std(axis=0)
-    std[std == 0] = 1.0
-    classification = np.issubdtype(y.dtype, np.integer)
-    if not classification:
-        y = (y - y.mean()) / y.std()
-    return {"name": name, "x": ((x - x.mean(axis=0)) / std).astype("float32"),
-            "y": y.astype("int32" if classification else "float32"),
-            "classification": classification,
-            "outputs": int(y.max() + 1) if classification else 1}
+import dataclasses
 
+from course.plotting import plot_curves
+from course.toolkit import dense_model, epochs_to_reach, load_dataset, loss_for, train
 
-DATA = load_data(ch.dataset)
-
-
-def make_model(seed: int = 0) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((DATA["x"].shape[1],)),
-        layers.Dense(32, activation="relu"),
-        layers.Dense(DATA["outputs"], activation="softmax" if DATA["classification"] else None,
-                     dtype="float32"),  # float32 output under mixed precision too
-    ])
-
-
-LOSS = "sparse_categorical_crossentropy" if DATA["classification"] else "mse"
-# each epoch is 45 Python-level steps and a pass over the training set, in each of four runs
+DATA = load_dataset(ch.dataset, cap=2000 if QUICK else 10000)
+# the training set is also the validation set: Keras then measures the loss on all of it after
+# each epoch (the epoch's own running loss mixes in the weights of earlier batches)
+WHOLE_SET = dataclasses.replace(DATA, x_val=DATA.x, y_val=DATA.y)
 NET_EPOCHS = 3 if QUICK else 25
 NET_RATE = 0.01
-
-
-class FullLoss(keras.callbacks.Callback):
-    """The loss on the whole training set before training and after each epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.losses = [self.model.evaluate(DATA["x"], DATA["y"], verbose=0, batch_size=512)]
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.losses.append(self.model.evaluate(DATA["x"], DATA["y"], verbose=0, batch_size=512))
+# every run starts from these weights (dense_model's seed), so epoch 0 is the same for all
+INITIAL_LOSS = float(np.mean(keras.losses.get(loss_for(DATA))(DATA.y,
+                                                              dense_model(DATA, (32,))(DATA.x))))
 
 
 def fit_curve(optimizer) -> np.ndarray:
-    model = make_model()
-    model.compile(optimizer=optimizer, loss=LOSS)
-    log = FullLoss()
-    keras.utils.set_random_seed(1)  # the same shuffles for every run
-    model.fit(DATA["x"], DATA["y"], batch_size=32, epochs=NET_EPOCHS, verbose=0, callbacks=[log])
-    return np.asarray(log.losses)
+    """The loss on the whole training set before training and after each epoch, from the same
+    initial weights and through the same batches (one shuffling seed) for every optimizer."""
+    run = train(dense_model(DATA, (32,)), optimizer, WHOLE_SET, epochs=NET_EPOCHS, shuffle_seed=1)
+    return np.concatenate([[INITIAL_LOSS], run.val_loss])
 
 
 net = {f"plain SGD, lr {NET_RATE}": fit_curve(MomentumSGD(NET_RATE, momentum=0.0)),
@@ -439,28 +367,19 @@ net = {f"plain SGD, lr {NET_RATE}": fit_curve(MomentumSGD(NET_RATE, momentum=0.0
 fig, axes = figure(1, 1, width=7.0, height=4.3)
 plot_curves(axes[0, 0], net, x={n: np.arange(len(c)) for n, c in net.items()},
             ylabel="training loss (whole training set)",
-            title=f"{DATA['name']}: one hidden layer of 32, batch 32 (epoch 0: before training)")
+            title=f"{DATA.name}: one hidden layer of 32, batch 32 (epoch 0: before training)")
 axes[0, 0].lines[1].set_linewidth(4)  # momentum and EMAMomentum coincide: draw one over the other
 axes[0, 0].lines[1].set_alpha(0.5)
 axes[0, 0].lines[3].set_linestyle("--")
 axes[0, 0].legend(fontsize=8)
 ch.savefig(fig, "network")
-net_target = 0.1 * next(iter(net.values()))[0]
-
-
-def epochs_to(curve: np.ndarray, target: float) -> float:
-    hits = np.nonzero(curve <= target)[0]
-    return float(hits[0]) if hits.size else np.inf
-
-
-rows = [{"run": n, f"epochs to loss {net_target:.3f}":
-         f"{epochs_to(c, net_target):g}" if np.isfinite(epochs_to(c, net_target))
-         else f"> {NET_EPOCHS}",
-         "final loss": f"{c[-1]:.4f}"} for n, c in net.items()]
-mp.print_table(rows, title=f"{NET_EPOCHS} epochs")
+net_target = 0.1 * INITIAL_LOSS
+table(f"{NET_EPOCHS} epochs", ["run", f"epochs to loss {net_target:.3f}", "final loss"],
+      # curve[0] is the loss before training: the epochs are counted from curve[1]
+      [[n, shown(epochs_to_reach(c[1:], net_target)), f"{c[-1]:.4f}"] for n, c in net.items()])
 (plain_name, plain), (momentum_name, with_momentum), (big_name, big), _ = net.items()
 ch.claim("SGD with momentum converges faster than plain SGD",
-         f"{DATA['name']}: final loss after {NET_EPOCHS} epochs {with_momentum[-1]:.4f} with "
+         f"{DATA.name}: final loss after {NET_EPOCHS} epochs {with_momentum[-1]:.4f} with "
          f"momentum 0.9 against {plain[-1]:.4f} without, at lr {NET_RATE}; but plain SGD at the "
          f"same effective step (lr {10 * NET_RATE:g}) reaches {big[-1]:.4f}",
          bool(with_momentum[-1] < plain[-1]))
@@ -482,6 +401,21 @@ ch.claim("SGD with momentum converges faster than plain SGD",
 # optimizers that only share a name and their behaviour at a constant rate.
 
 # %%
+def scaled_rate(learning_rate, factor: float):
+    """``learning_rate`` times ``factor``: a float, or a piecewise-constant schedule rescaled."""
+    if isinstance(learning_rate, keras.optimizers.schedules.PiecewiseConstantDecay):
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            learning_rate.boundaries, [v * factor for v in learning_rate.values])
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise TypeError("scaled_rate handles floats and PiecewiseConstantDecay only")
+    return learning_rate * factor
+
+
+def keras_ema_form(learning_rate=0.01, beta=0.9):
+    """Keras's SGD set up to take the documents' steps (exactly so only at a constant rate)."""
+    return keras.optimizers.SGD(scaled_rate(learning_rate, 1 - beta), momentum=beta)
+
+
 EMA_BETA, EMA_RATE, DROP_AT = 0.9, 1.0, 15
 # boundaries are inclusive: steps 0 .. DROP_AT - 1 (the first DROP_AT updates) take the first rate
 schedule = keras.optimizers.schedules.PiecewiseConstantDecay([DROP_AT - 1],
@@ -493,14 +427,10 @@ forms = {"documents' form: EMAMomentum":
          "Keras's form: SGD at lr*(1-beta)":
          run_on_bowl(keras_ema_form(schedule, beta=EMA_BETA), steps=40)}
 schedule_gap = max_gap(*forms.values())
-GAP = "max |difference| over 40 steps"
-mp.print_table([{"rate": f"constant {EMA_RATE}", GAP: f"{constant_gap:.1e}"},
-                {"rate": f"{EMA_RATE}, then {EMA_RATE / 10} from step {DROP_AT + 1}",
-                 GAP: f"{schedule_gap:.2f}"}],
-               title=f"EMAMomentum(beta {EMA_BETA}) against Keras's SGD at lr*(1 - beta)")
-if EMAMomentum is keras_ema_form:
-    print("note: EMAMomentum is not implemented yet, so its stand-in (Keras's form) is compared "
-          "with itself here: implement it to see the two forms part")
+table(f"EMAMomentum(beta {EMA_BETA}) against Keras's SGD at lr*(1 - beta)",
+      ["rate", "max |difference| over 40 steps"],
+      [[f"constant {EMA_RATE}", f"{constant_gap:.1e}"],
+       [f"{EMA_RATE}, then {EMA_RATE / 10} from step {DROP_AT + 1}", f"{schedule_gap:.2f}"]])
 
 # %%
 fig, axes = figure(1, 3, width=4.6, height=4.0, layout="constrained")
@@ -552,12 +482,20 @@ ch.savefig(fig, "ema_vs_keras_form")
 # weights they belong to, so the velocity is float32 too.
 
 # %%
+from course import mixed_precision as mp
+
 rows = []
 for policy_name in ("float32", "mixed_float16"):
     with mp.policy(policy_name):
-        model = make_model()
-        model.compile(optimizer=MomentumSGD(0.01, momentum=0.9), loss=LOSS)
-    history = model.fit(DATA["x"], DATA["y"], batch_size=32, epochs=1, verbose=0)
+        keras.utils.set_random_seed(0)  # the same initial weights under both policies
+        model = keras.Sequential([
+            keras.Input((DATA.features,)), keras.layers.Dense(32, activation="relu"),
+            # the output layer stays float32 under mixed precision: softmax and the loss need
+            # float32's range
+            keras.layers.Dense(DATA.outputs, activation="softmax" if DATA.classification else None,
+                               dtype="float32")])
+        model.compile(optimizer=MomentumSGD(0.01, momentum=0.9), loss=loss_for(DATA))
+    history = model.fit(DATA.x, DATA.y, batch_size=32, epochs=1, verbose=0)
     info = mp.describe(model)
     inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
     slots = [v for v in inner.variables if "velocity" in v.name or "momentum" in v.name]
@@ -575,7 +513,7 @@ mp.print_table(rows, title="Our MomentumSGD under each policy")
 # state in float32 and in float16 (a float16 variable gets a float16 slot).
 
 # %%
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 AVERAGING_STEPS = 3000
 
@@ -602,15 +540,13 @@ rows = []
 for beta in (0.9, 0.99, 0.999):
     reached = averages_of_constant_gradient(beta)
     f32, f16 = reached["float32"], reached["float16"]
-    rows.append({"beta": beta, "float32 average": f"{f32:.4e}", "float16 average": f"{f16:.4e}",
-                 "float16 falls short by": f"{1 - f16 / f32:.1%}"})
-mp.print_table(rows, title=f"Averaging a constant gradient of 0.001 for {AVERAGING_STEPS} steps")
+    rows.append([beta, f"{f32:.4e}", f"{f16:.4e}", f"{1 - f16 / f32:.1%}"])
+table(f"Averaging a constant gradient of 0.001 for {AVERAGING_STEPS} steps",
+      ["beta", "float32 average", "float16 average", "float16 falls short by"], rows)
 
 # %% [markdown]
-# The longer the memory, the smaller each change, and the earlier float16 gives up. (With a
-# stand-in Keras SGD the state is Keras's velocity, which grows to `lr*g/(1 - beta)` instead of
-# `g`; the numbers then differ, and the point stands.) That is why mixed precision keeps
-# optimizer state in float32 and only computes the layers in float16.
+# The longer the memory, the smaller each change, and the earlier float16 gives up. That is why
+# mixed precision keeps optimizer state in float32 and only computes the layers in float16.
 #
 # **Speed and memory** change only on a GPU with Tensor Cores, so that comparison runs only where
 # TensorFlow sees one.
