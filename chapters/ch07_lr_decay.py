@@ -41,92 +41,25 @@ from course.chapter import setup
 
 ch = setup(7, "Learning-rate decay")
 
-# %%
-import math
-
-import keras
-import numpy as np
-from keras import layers
-from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
-from rich.console import Console
-from rich.table import Table
-
-from course import data as course_data
-from course import mixed_precision as mp
-from course.references import ch07_lr_decay as reference, one_cycle
-from course.plotting import figure
-
-console = Console()
-QUICK = ch.quick
-
-
-def readable_axes(ax, log_y=True, integer_x=True):
-    """Epochs as whole numbers; a log axis labelled 0.1, 0.2, 0.5 rather than in powers of ten."""
-    if integer_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if log_y:
-        ax.set_yscale("log")
-        low, high = ax.get_ylim()
-        # 1-2-5 labels over a decade or two; over many decades one label per decade is plenty
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 300 else (1.0,)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.grid(alpha=0.3, which="both")
-
-
-def show_table(title, columns, rows):
-    """Print rows (lists of cells) under the given column names."""
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    console.print(table)
-
-
 # %% [markdown]
 # ### Which components this run uses
 #
 # The schedules and the `LRFinder` come from `solutions/ch07_lr_decay.py`, or with `--mine` from
 # your own `exercises/ch07_lr_decay.py`. A class that is still a stub (it raises
-# `NotImplementedError`) is replaced by its stand-in from the grader's reference: the Keras
-# built-in under this chapter's name and arguments (for `OneCycle`, the closed form), so the
-# chapter always runs. The range test has no stand-in: without an `LRFinder` that section uses a
-# fixed rate instead.
+# `NotImplementedError`) is replaced by its reference stand-in, with a note: the Keras built-in
+# under this chapter's name and arguments (for `OneCycle`, the closed form of PyTorch's
+# `OneCycleLR`), so the chapter always runs. The range test has no stand-in: without an
+# `LRFinder` that section uses a fixed rate instead.
 
 # %%
-SCHEDULE_NAMES = ("TimeBasedDecay", "StepDecay", "ExponentialDecay", "WarmupCosineDecay",
-                  "OneCycle")
+# arguments to build each schedule with and ask for one rate: a stub raises NotImplementedError
 EXAMPLE_ARGUMENTS = {"TimeBasedDecay": (0.1, 0.5), "StepDecay": (0.1, 0.5, 10),
                      "ExponentialDecay": (0.1, 0.5, 10), "WarmupCosineDecay": (0.1, 5, 20),
                      "OneCycle": (0.1, 100)}
-STAND_IN = reference()  # the Keras built-ins (and the OneCycle closed form) under our names
-
-
-def works(make) -> bool:
-    """Does ``make()`` run? (A stub raises NotImplementedError.)"""
-    try:
-        make()
-    except NotImplementedError:
-        return False
-    return True
-
-
-def pick(name: str):
-    cls = getattr(ch.component, name, None)
-    if cls is not None and works(lambda: cls(*EXAMPLE_ARGUMENTS[name])(3)):
-        return cls
-    print(f"note: {name} is not implemented in {ch.component_source or 'any component'}; "
-          f"using the grader's stand-in (Keras built-in or closed form) instead")
-    return getattr(STAND_IN, name)
-
-
-TimeBasedDecay, StepDecay, ExponentialDecay, WarmupCosineDecay, OneCycle = map(pick, SCHEDULE_NAMES)
-LRFinder = getattr(ch.component, "LRFinder", None)
-if LRFinder is not None and not works(LRFinder):
-    LRFinder = None
-if LRFinder is None:
-    print("note: no LRFinder implemented; the range test is skipped and a fixed rate is used")
+TimeBasedDecay, StepDecay, ExponentialDecay, WarmupCosineDecay, OneCycle = (
+    ch.pick(name, probe=lambda cls, args=args: cls(*args)(3))
+    for name, args in EXAMPLE_ARGUMENTS.items())
+LRFinder = ch.pick("LRFinder")
 
 # %% [markdown]
 # ## 1. The mechanic
@@ -159,17 +92,23 @@ if LRFinder is None:
 # into epochs.
 
 # %%
+import keras
+import numpy as np
+
+from course.toolkit import table
+
+QUICK = ch.quick
 DOC_STEPS = 45  # steps per epoch in the worked examples (the digits data set at batch size 32)
 decay_rate = (0.1 / 0.01 - 1) / 50
 time_based = TimeBasedDecay(0.1, decay_rate, decay_steps=DOC_STEPS)
 keras_time_based = keras.optimizers.schedules.InverseTimeDecay(0.1, DOC_STEPS, decay_rate)
 epochs_shown = [0, 1, 10, 25, 50, 100]
-show_table(f"Time-based decay from 0.1 to 0.01 by epoch 50 (k = {decay_rate:.2f} per epoch, "
-           f"{DOC_STEPS} steps per epoch)",
-           ["epoch", "step", "ours", "keras InverseTimeDecay", "0.1 / (1 + 0.18 * epoch)"],
-           [[e, e * DOC_STEPS, f"{float(time_based(e * DOC_STEPS)):.5f}",
-             f"{float(keras_time_based(e * DOC_STEPS)):.5f}", f"{0.1 / (1 + 0.18 * e):.5f}"]
-            for e in epochs_shown])
+table(f"Time-based decay from 0.1 to 0.01 by epoch 50 (k = {decay_rate:.2f} per epoch, "
+      f"{DOC_STEPS} steps per epoch)",
+      ["epoch", "step", "ours", "keras InverseTimeDecay", "0.1 / (1 + 0.18 * epoch)"],
+      [[e, e * DOC_STEPS, f"{float(time_based(e * DOC_STEPS)):.5f}",
+        f"{float(keras_time_based(e * DOC_STEPS)):.5f}", f"{0.1 / (1 + 0.18 * e):.5f}"]
+       for e in epochs_shown])
 rate_at_50 = float(time_based(50 * DOC_STEPS))
 
 # %% [markdown]
@@ -179,10 +118,10 @@ rate_at_50 = float(time_based(50 * DOC_STEPS))
 # %%
 step_decay = StepDecay(0.1, 0.1, 30 * DOC_STEPS)
 keras_step = keras.optimizers.schedules.ExponentialDecay(0.1, 30 * DOC_STEPS, 0.1, staircase=True)
-show_table("Step decay x0.1 every 30 epochs",
-           ["epoch", "ours", "keras ExponentialDecay(staircase=True)"],
-           [[e, f"{float(step_decay(e * DOC_STEPS)):.4g}", f"{float(keras_step(e * DOC_STEPS)):.4g}"]
-            for e in (0, 29, 30, 59, 60, 90)])
+table("Step decay x0.1 every 30 epochs",
+      ["epoch", "ours", "keras ExponentialDecay(staircase=True)"],
+      [[e, f"{float(step_decay(e * DOC_STEPS)):.4g}", f"{float(keras_step(e * DOC_STEPS)):.4g}"]
+       for e in (0, 29, 30, 59, 60, 90)])
 
 # %% [markdown]
 # **The per-epoch trap.** Write the documents' formula with `decay_steps=1` and the schedule
@@ -194,6 +133,13 @@ show_table("Step decay x0.1 every 30 epochs",
 # step schedule at each epoch's start, but holds the rate flat within the epoch.
 
 # %%
+from course.toolkit import Dataset, dense_model, train
+
+# 45 identical examples, one per batch: 45 steps per epoch of a linear model
+ONES = Dataset("ones", np.ones((DOC_STEPS, 1), "float32"), np.ones(DOC_STEPS, "float32"),
+               None, None, classification=False, outputs=1)
+
+
 class RateAtEpochStart(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.rates = []
@@ -203,13 +149,10 @@ class RateAtEpochStart(keras.callbacks.Callback):
 
 
 def rates_at_epoch_starts(learning_rate, epochs=3 if QUICK else 4, extra_callbacks=()):
-    model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
     probe = RateAtEpochStart()
-    ones = np.ones((DOC_STEPS, 1), "float32")
     # the LearningRateScheduler sets the rate in its own on_epoch_begin, so the probe comes after
-    model.fit(ones, ones, batch_size=1, epochs=epochs, verbose=0,
-              callbacks=[*extra_callbacks, probe])
+    train(dense_model(ONES, hidden=()), keras.optimizers.SGD(learning_rate), ONES, epochs=epochs,
+          batch_size=1, callbacks=[*extra_callbacks, probe])
     return probe.rates
 
 
@@ -217,11 +160,11 @@ per_step = rates_at_epoch_starts(TimeBasedDecay(0.1, decay_rate, decay_steps=1))
 per_epoch = rates_at_epoch_starts(TimeBasedDecay(0.1, decay_rate, decay_steps=DOC_STEPS))
 callback = rates_at_epoch_starts(0.1, extra_callbacks=[keras.callbacks.LearningRateScheduler(
     lambda epoch: 0.1 / (1 + decay_rate * epoch))])
-show_table("The rate at the start of each epoch of model.fit (45 steps per epoch)",
-           ["epoch", "decay_steps=1 (decays per step)", f"decay_steps={DOC_STEPS}",
-            "LearningRateScheduler (per epoch)"],
-           [[e, f"{a:.4f}", f"{b:.4f}", f"{c:.4f}"]
-            for e, (a, b, c) in enumerate(zip(per_step, per_epoch, callback))])
+table("The rate at the start of each epoch of model.fit (45 steps per epoch)",
+      ["epoch", "decay_steps=1 (decays per step)", f"decay_steps={DOC_STEPS}",
+       "LearningRateScheduler (per epoch)"],
+      [[e, f"{a:.4f}", f"{b:.4f}", f"{c:.4f}"]
+       for e, (a, b, c) in enumerate(zip(per_step, per_epoch, callback))])
 
 # %% [markdown]
 # ## 2. The components next to Keras
@@ -233,6 +176,8 @@ show_table("The rate at the start of each epoch of model.fit (45 steps per epoch
 # against numbers computed with PyTorch itself).
 
 # %%
+from course.references import one_cycle
+
 # evenly spaced steps (240, 80 in a quick run) and every boundary: eager calls one by one cost
 # about a millisecond each
 STEPS = np.unique(np.r_[np.linspace(0, 1999, 80 if QUICK else 240).astype(int),
@@ -265,11 +210,13 @@ for name, (ours, theirs) in PAIRS.items():
     gap = np.max(np.abs(mine - ref)) / np.max(ref)  # relative to the peak: float32 rounding
     rows.append([name, type(ours).__module__.split(".")[0], "closed form" if theirs is None
                  else type(theirs).__name__, f"{gap:.1e}", f"{mine[-1]:.4g}"])
-show_table(f"{len(STEPS)} steps from 0 to 1999 (every boundary included): ours against the reference",
-           ["schedule", "ours from", "reference", "max |gap| / peak rate", "rate at step 1999"],
-           rows)
+table(f"{len(STEPS)} steps from 0 to 1999 (every boundary included): ours against the reference",
+      ["schedule", "ours from", "reference", "max |gap| / peak rate", "rate at step 1999"],
+      rows)
 
 # %%
+from course.plotting import figure
+
 COLORS = {"TimeBasedDecay": "C0", "StepDecay": "C1", "ExponentialDecay": "C2",
           "WarmupCosineDecay": "C3", "OneCycle": "C4"}
 fig, axes = figure(2, 3, width=4.6, height=3.4)
@@ -299,53 +246,29 @@ ch.savefig(fig, "schedules")
 # ## 3. Experiments on a real data set
 #
 # By default `course_digits`: the 8x8 handwritten digits that scikit-learn ships, 1437 training
-# and 360 test images; `--dataset NAME` picks another (e.g. `course_wine`, or `mnist` with a
-# network). Inputs are standardized with the training statistics (chapter 1). The model is a
-# two-hidden-layer network; every run starts from the same weights.
+# and 360 test images (a quick run takes the first quarter of each); `--dataset NAME` picks
+# another classification set (e.g. `course_wine`, or `mnist` with a network). Inputs are
+# standardized with the training statistics (chapter 1). The model is the toolkit's dense network
+# with two hidden layers; every run starts from the same weights and sees the same batches.
 
 # %%
-def load_data(name):
-    name = name or "course_digits"
-    try:
-        x, y = course_data.load_any(name, "train")
-        try:
-            x_val, y_val = course_data.load_any(name, "test")
-        except ValueError:  # a data set with only a train split: hold out 20%
-            cut = int(0.8 * len(x))
-            x, y, x_val, y_val = x[:cut], y[:cut], x[cut:], y[cut:]
-    except course_data.DataUnavailable as exc:
-        print(f"note: {exc}\n      Using course_digits instead.")
-        return load_data("course_digits")
-    if not np.issubdtype(np.asarray(y).dtype, np.integer):
-        print(f"note: {name} is not a classification data set; using course_digits instead")
-        return load_data("course_digits")
-    # --quick trains on a quarter of the digits (every batch is a Python-level step, and each run
-    # pays for its epochs); a large download (60000 mnist images) would be slow
-    cap = 360 if QUICK else 10000
-    x, y, x_val, y_val = x[:cap], y[:cap], x_val[:cap // 4], y_val[:cap // 4]
-    x, x_val = course_data.as_vectors(x), course_data.as_vectors(x_val)
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std[std == 0] = 1.0  # a constant pixel carries no information
-    return {"name": name, "x": (x - mean) / std, "y": y.astype("int32"),
-            "x_val": (x_val - mean) / std, "y_val": y_val.astype("int32"),
-            "classes": int(max(y.max(), y_val.max()) + 1)}
+import math
+from dataclasses import replace
 
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
-DATA = load_data(ch.dataset)
+from course.toolkit import load_dataset
+
+# --quick trains on a quarter of the digits (every batch is a Python-level step, and each run
+# pays for its epochs); a large download (60000 mnist images) would be slow
+DATA = load_dataset(ch.dataset, cap=360 if QUICK else 10000, val_cap=90 if QUICK else 2500,
+                    validation=True, classification_only=True)
+TRAINING_ONLY = replace(DATA, x_val=None, y_val=None)  # for runs that need no validation loss
 BATCH = 32
-STEPS_PER_EPOCH = math.ceil(len(DATA["x"]) / BATCH)
-print(f"data set {DATA['name']}: {len(DATA['x'])} training and {len(DATA['x_val'])} validation "
-      f"examples, {DATA['classes']} classes, {STEPS_PER_EPOCH} steps per epoch at batch {BATCH}")
-
-
-def make_model(hidden=256, seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((DATA["x"].shape[1],)),
-        layers.Dense(hidden, activation="relu"),
-        layers.Dense(hidden, activation="relu"),
-        layers.Dense(DATA["classes"], activation="softmax", dtype="float32"),
-    ])
+HIDDEN = (256, 256)
+STEPS_PER_EPOCH = math.ceil(len(DATA.x) / BATCH)
+print(f"data set {DATA.name}: {len(DATA.x)} training and {len(DATA.x_val)} validation "
+      f"examples, {DATA.outputs} classes, {STEPS_PER_EPOCH} steps per epoch at batch {BATCH}")
 
 
 class EpochRate(keras.callbacks.Callback):
@@ -358,34 +281,34 @@ class EpochRate(keras.callbacks.Callback):
         self.rates.append(float(np.asarray(self.model.optimizer.learning_rate)))
 
 
-class BatchLosses(keras.callbacks.Callback):
-    """Each batch's own loss (Keras logs the epoch's running mean; undo it)."""
+def fit(optimizer, epochs, batch_size=BATCH, callbacks=(), per_batch=False, validate=True):
+    """The toolkit's ``train`` on a fresh network, keeping the rate in force after each epoch as
+    ``run.rates``: what the schedule did is what this chapter plots next to the losses."""
+    rates = EpochRate()
+    run = train(dense_model(DATA, hidden=HIDDEN), optimizer, DATA if validate else TRAINING_ONLY,
+                epochs=epochs, batch_size=batch_size, per_batch=per_batch,
+                callbacks=[*callbacks, rates])
+    run.rates = np.asarray(rates.rates)
+    return run
 
-    def on_train_begin(self, logs=None):
-        self.losses, self._previous = [], 0.0
 
-    def on_train_batch_end(self, batch, logs=None):
-        mean = float(logs["loss"])
-        self.losses.append((batch + 1) * mean - batch * self._previous)
-        self._previous = mean
+def val_accuracy(model) -> float:
+    # a direct call: predict() would compile a function for every model, and TensorFlow warns
+    return float(np.mean(np.argmax(model(DATA.x_val, training=False), axis=-1) == DATA.y_val))
 
 
-def train(optimizer, epochs, batch_size=BATCH, callbacks=(), seed=0, per_batch=False,
-          validate=True):
-    """Fit a fresh model; the history (per epoch), the rates, and per-batch losses if asked."""
-    model = make_model(seed=seed)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    rate, batches = EpochRate(), BatchLosses()
-    extra = [rate] + ([batches] if per_batch else [])
-    history = model.fit(DATA["x"], DATA["y"], batch_size=batch_size, epochs=epochs, verbose=0,
-                        validation_data=(DATA["x_val"], DATA["y_val"]) if validate else None,
-                        callbacks=[*callbacks, *extra])
-    out = {k: np.asarray(v) for k, v in history.history.items()}
-    out["rate"] = np.asarray(rate.rates)
-    out["batch_loss"] = np.asarray(batches.losses) if per_batch else None
-    out["epochs_run"] = len(history.history["loss"])
-    return out
+def readable_axes(ax, log_y=True, integer_x=True):
+    """Epochs as whole numbers; a log axis labelled 0.1, 0.2, 0.5 rather than in powers of ten."""
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_y:
+        ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        # 1-2-5 labels over a decade or two; over many decades one label per decade is plenty
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 300 else (1.0,)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(alpha=0.3, which="both")
 
 
 # %% [markdown]
@@ -403,33 +326,33 @@ WARM_PEAK, WARM_EPOCHS = 0.03, 2 if QUICK else 4
 warm_steps = STEPS_PER_EPOCH
 warm_total = WARM_EPOCHS * STEPS_PER_EPOCH
 warm_runs = {
-    f"constant {WARM_PEAK}": train(keras.optimizers.Adam(WARM_PEAK), WARM_EPOCHS, per_batch=True,
-                                   validate=False),
-    f"warmup over {warm_steps} steps to {WARM_PEAK}, then cosine": train(
+    f"constant {WARM_PEAK}": fit(keras.optimizers.Adam(WARM_PEAK), WARM_EPOCHS, per_batch=True,
+                                 validate=False),
+    f"warmup over {warm_steps} steps to {WARM_PEAK}, then cosine": fit(
         keras.optimizers.Adam(WarmupCosineDecay(WARM_PEAK, warm_steps, warm_total - warm_steps)),
         WARM_EPOCHS, per_batch=True, validate=False),
-    "constant 0.003 (10x lower)": train(keras.optimizers.Adam(0.003), WARM_EPOCHS, per_batch=True,
-                                        validate=False),
+    "constant 0.003 (10x lower)": fit(keras.optimizers.Adam(0.003), WARM_EPOCHS, per_batch=True,
+                                      validate=False),
 }
 fig, axes = figure(1, 1, width=8.0, height=4.2)
 ax = axes[0, 0]
 for (name, run), color in zip(warm_runs.items(), ("C3", "C0", "0.5")):
-    ax.plot(np.arange(len(run["batch_loss"])), run["batch_loss"], lw=1.2, color=color, label=name)
+    ax.plot(np.arange(len(run.batch_loss)), run.batch_loss, lw=1.2, color=color, label=name)
 ax.axvline(warm_steps, color="C0", ls=":", lw=1)
 ax.text(warm_steps, ax.get_ylim()[1] * 0.9, " end of warmup", color="C0", fontsize=8, va="top")
 readable_axes(ax)
 ax.set_xlabel("batch")
 ax.set_ylabel("loss of the batch")
-ax.set_title(f"Adam on {DATA['name']}: the first {WARM_EPOCHS} epochs, batch by batch")
+ax.set_title(f"Adam on {DATA.name}: the first {WARM_EPOCHS} epochs, batch by batch")
 ax.grid(alpha=0.3, which="both")
 ax.legend(fontsize=8)
 ch.savefig(fig, "warmup")
-spike = {name: float(np.max(run["batch_loss"][:warm_steps]) / run["batch_loss"][0])
+spike = {name: float(np.max(run.batch_loss[:warm_steps]) / run.batch_loss[0])
          for name, run in warm_runs.items()}
-show_table("Early spikes: the highest batch loss of the first epoch / the first batch's loss",
-           ["run", "peak / initial", f"mean loss of the last {STEPS_PER_EPOCH} batches"],
-           [[name, f"{spike[name]:.2f}", f"{np.mean(run['batch_loss'][-STEPS_PER_EPOCH:]):.3f}"]
-            for name, run in warm_runs.items()])
+table("Early spikes: the highest batch loss of the first epoch / the first batch's loss",
+      ["run", "peak / initial", f"mean loss of the last {STEPS_PER_EPOCH} batches"],
+      [[name, f"{spike[name]:.2f}", f"{np.mean(run.batch_loss[-STEPS_PER_EPOCH:]):.3f}"]
+       for name, run in warm_runs.items()])
 no_warm, warm = list(spike.values())[:2]
 ch.claim("Warmup (a small rate for the first steps, rising to the target) prevents early "
          "instability",
@@ -463,11 +386,11 @@ class TwoDrops(keras.optimizers.schedules.LearningRateSchedule):
 
 
 schedule_runs = {
-    "constant 0.1": train(keras.optimizers.SGD(PEAK, momentum=0.9), CMP_EPOCHS),
-    "warmup + cosine": train(keras.optimizers.SGD(
+    "constant 0.1": fit(keras.optimizers.SGD(PEAK, momentum=0.9), CMP_EPOCHS),
+    "warmup + cosine": fit(keras.optimizers.SGD(
         WarmupCosineDecay(PEAK, STEPS_PER_EPOCH, total_steps - STEPS_PER_EPOCH, alpha=0.01),
         momentum=0.9), CMP_EPOCHS),
-    "step decay (x0.1 twice)": train(keras.optimizers.SGD(TwoDrops(), momentum=0.9), CMP_EPOCHS),
+    "step decay (x0.1 twice)": fit(keras.optimizers.SGD(TwoDrops(), momentum=0.9), CMP_EPOCHS),
 }
 
 
@@ -476,10 +399,10 @@ def plot_runs(runs, title, name):
     fig, axes = figure(1, 3, width=4.6, height=3.6)
     for ax, (key, label) in zip(axes[0], (("loss", "training loss"),
                                           ("val_loss", "validation loss"),
-                                          ("rate", "learning rate (end of epoch)"))):
+                                          ("rates", "learning rate (end of epoch)"))):
         for j, (run_name, run) in enumerate(runs.items()):
-            ax.plot(np.arange(1, run["epochs_run"] + 1), run[key], lw=1.8, marker="o", ms=2.5,
-                    color=f"C{j}", label=run_name)
+            ax.plot(np.arange(1, len(run.loss) + 1), getattr(run, key), lw=1.8, marker="o",
+                    ms=2.5, color=f"C{j}", label=run_name)
         readable_axes(ax)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
@@ -491,21 +414,22 @@ def plot_runs(runs, title, name):
     ch.savefig(fig, name)
 
 
-plot_runs(schedule_runs, f"SGD + momentum on {DATA['name']}: constant rate or a schedule",
+plot_runs(schedule_runs, f"SGD + momentum on {DATA.name}: constant rate or a schedule",
           "schedule_vs_constant")
-show_table(f"After {CMP_EPOCHS} epochs", ["run", "training loss", "validation loss",
-                                          "validation accuracy"],
-           [[n, f"{r['loss'][-1]:.4f}", f"{r['val_loss'][-1]:.4f}",
-             f"{r['val_accuracy'][-1]:.3f}"] for n, r in schedule_runs.items()])
+accuracy = {n: val_accuracy(r.model) for n, r in schedule_runs.items()}
+table(f"After {CMP_EPOCHS} epochs", ["run", "training loss", "validation loss",
+                                     "validation accuracy"],
+      [[n, f"{r.loss[-1]:.4f}", f"{r.val_loss[-1]:.4f}", f"{accuracy[n]:.3f}"]
+       for n, r in schedule_runs.items()])
 const, cosine = schedule_runs["constant 0.1"], schedule_runs["warmup + cosine"]
 # On a data set this small every run drives the training loss towards zero, so the validation
 # loss is where a schedule shows: the small steps at the end settle in a flatter spot.
 ch.claim("Add a schedule (step decay, cosine annealing) to improve convergence",
-         f"final validation loss {cosine['val_loss'][-1]:.4f} with warmup + cosine vs "
-         f"{const['val_loss'][-1]:.4f} at a constant rate; validation accuracy "
-         f"{cosine['val_accuracy'][-1]:.3f} vs {const['val_accuracy'][-1]:.3f}",
-         None if QUICK else bool(cosine["val_loss"][-1] < const["val_loss"][-1]
-                                 and cosine["val_accuracy"][-1] >= const["val_accuracy"][-1]))
+         f"final validation loss {cosine.val_loss[-1]:.4f} with warmup + cosine vs "
+         f"{const.val_loss[-1]:.4f} at a constant rate; validation accuracy "
+         f"{accuracy['warmup + cosine']:.3f} vs {accuracy['constant 0.1']:.3f}",
+         None if QUICK else bool(cosine.val_loss[-1] < const.val_loss[-1]
+                                 and accuracy["warmup + cosine"] >= accuracy["constant 0.1"]))
 
 # %% [markdown]
 # ### 3c. The learning-rate range test
@@ -530,13 +454,11 @@ ch.claim("Add a schedule (step decay, cosine annealing) to improve convergence",
 RANGE_STEPS = 150  # with fewer steps the smoothing lags further behind in log10(rate)
 SHORT_EPOCHS = 2 if QUICK else 12
 if LRFinder is not None:
-    model = make_model()
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy")
+    model = dense_model(DATA, hidden=HIDDEN)
     before = [w.copy() for w in model.get_weights()]
     finder = LRFinder(start_lr=1e-4, end_lr=10.0, num_steps=RANGE_STEPS, beta=0.9)
-    model.fit(DATA["x"], DATA["y"], batch_size=BATCH, epochs=math.ceil(RANGE_STEPS / STEPS_PER_EPOCH),
-              verbose=0, callbacks=[finder])
+    train(model, keras.optimizers.SGD(0.01, momentum=0.9), TRAINING_ONLY,
+          epochs=math.ceil(RANGE_STEPS / STEPS_PER_EPOCH), batch_size=BATCH, callbacks=[finder])
     restored = all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     suggested = finder.suggestion()
     lowest = finder.lrs[int(np.nanargmin(finder.losses))]
@@ -548,7 +470,7 @@ else:
 
 candidates = {"suggestion / 10": suggested / 10, "suggestion": suggested,
               "suggestion x 10": suggested * 10}
-range_runs = {f"{label} ({rate:.2g})": train(keras.optimizers.SGD(rate, momentum=0.9), SHORT_EPOCHS)
+range_runs = {f"{label} ({rate:.2g})": fit(keras.optimizers.SGD(rate, momentum=0.9), SHORT_EPOCHS)
               for label, rate in candidates.items()}
 
 fig, axes = figure(1, 2, width=6.0, height=4.2)
@@ -571,7 +493,7 @@ else:
     ax.text(0.5, 0.5, "no LRFinder implemented", ha="center", va="center")
 ax = axes[0, 1]
 for (name, run), color in zip(range_runs.items(), ("C1", "C2", "C3")):
-    ax.plot(np.arange(1, run["epochs_run"] + 1), run["val_loss"], marker="o", ms=3, lw=1.8,
+    ax.plot(np.arange(1, len(run.val_loss) + 1), run.val_loss, marker="o", ms=3, lw=1.8,
             color=color, label=name)
 readable_axes(ax)
 ax.set_xlabel("epoch")
@@ -580,9 +502,9 @@ ax.set_title("Training at the suggested rate and 10x either side")
 ax.legend(fontsize=8)
 fig.tight_layout()
 ch.savefig(fig, "lr_range_test")
-finals = {name: float(run["val_loss"][-1]) for name, run in range_runs.items()}
-show_table(f"Validation loss after {SHORT_EPOCHS} epochs", ["rate", "validation loss"],
-           [[n, f"{v:.4f}" if np.isfinite(v) else "diverged"] for n, v in finals.items()])
+finals = {name: float(run.val_loss[-1]) for name, run in range_runs.items()}
+table(f"Validation loss after {SHORT_EPOCHS} epochs", ["rate", "validation loss"],
+      [[n, f"{v:.4f}" if np.isfinite(v) else "diverged"] for n, v in finals.items()])
 best = min(finals, key=lambda n: finals[n] if np.isfinite(finals[n]) else np.inf)
 ch.claim("The best learning rate is in the steepest-descent region of the range test, just "
          "before the loss starts to rise",
@@ -603,48 +525,43 @@ ch.claim("The best learning rate is in the steepest-descent region of the range 
 # enough here for the warmup to matter: it earns its keep with batches in the thousands.
 
 # %%
+from course.toolkit import epochs_to_reach, shown
+
 SCALE_EPOCHS = 3 if QUICK else 20
 BIG = 8 * BATCH
-big_steps = math.ceil(len(DATA["x"]) / BIG)
+big_steps = math.ceil(len(DATA.x) / BIG)
 BASE_RATE = 0.02
 scaling_runs = {
-    f"batch {BATCH}, lr {BASE_RATE}": train(keras.optimizers.SGD(BASE_RATE, momentum=0.9),
-                                           SCALE_EPOCHS),
-    f"batch {BIG}, lr {BASE_RATE} (not scaled)": train(
+    f"batch {BATCH}, lr {BASE_RATE}": fit(keras.optimizers.SGD(BASE_RATE, momentum=0.9),
+                                         SCALE_EPOCHS),
+    f"batch {BIG}, lr {BASE_RATE} (not scaled)": fit(
         keras.optimizers.SGD(BASE_RATE, momentum=0.9), SCALE_EPOCHS, batch_size=BIG),
-    f"batch {BIG}, lr {8 * BASE_RATE:g} (scaled)": train(
+    f"batch {BIG}, lr {8 * BASE_RATE:g} (scaled)": fit(
         keras.optimizers.SGD(8 * BASE_RATE, momentum=0.9), SCALE_EPOCHS, batch_size=BIG),
-    f"batch {BIG}, lr {8 * BASE_RATE:g} + warmup": train(keras.optimizers.SGD(
+    f"batch {BIG}, lr {8 * BASE_RATE:g} + warmup": fit(keras.optimizers.SGD(
         WarmupCosineDecay(8 * BASE_RATE, 2 * big_steps, 10**9, initial_learning_rate=BASE_RATE),
         momentum=0.9), SCALE_EPOCHS, batch_size=BIG),
 }
-plot_runs(scaling_runs, f"The linear scaling rule on {DATA['name']} (equal epochs)",
+plot_runs(scaling_runs, f"The linear scaling rule on {DATA.name} (equal epochs)",
           "linear_scaling")
 TARGET = 0.05  # a training loss every run can reach in a full run
-
-
-def epochs_to(run, target=TARGET):
-    hits = np.flatnonzero(run["loss"] <= target)
-    return int(hits[0]) + 1 if hits.size else None
-
-
-rows = [[n, r["epochs_run"] * math.ceil(len(DATA["x"]) / (BATCH if n.startswith(f"batch {BATCH},")
-                                                          else BIG)),
-         f"{r['loss'][-1]:.4f}", epochs_to(r) or f"not in {SCALE_EPOCHS}",
-         f"{np.min(r['val_loss']):.4f}"]
+reached = {n: epochs_to_reach(r.loss, TARGET) for n, r in scaling_runs.items()}
+rows = [[n, len(r.loss) * (STEPS_PER_EPOCH if n.startswith(f"batch {BATCH},") else big_steps),
+         f"{r.loss[-1]:.4f}", shown(reached[n]), f"{np.min(r.val_loss):.4f}"]
         for n, r in scaling_runs.items()]
-show_table(f"After {SCALE_EPOCHS} epochs", ["run", "optimizer steps", "training loss",
-                                           f"epochs to training loss {TARGET}",
-                                           "best validation loss"], rows)
-small = epochs_to(scaling_runs[f"batch {BATCH}, lr {BASE_RATE}"])
-unscaled = epochs_to(scaling_runs[f"batch {BIG}, lr {BASE_RATE} (not scaled)"])
-scaled_warm = epochs_to(scaling_runs[f"batch {BIG}, lr {8 * BASE_RATE:g} + warmup"])
+table(f"After {SCALE_EPOCHS} epochs", ["run", "optimizer steps", "training loss",
+                                      f"epochs to training loss {TARGET} (never: not within "
+                                      f"{SCALE_EPOCHS})", "best validation loss"],
+      rows)
+small = reached[f"batch {BATCH}, lr {BASE_RATE}"]
+unscaled = reached[f"batch {BIG}, lr {BASE_RATE} (not scaled)"]
+scaled_warm = reached[f"batch {BIG}, lr {8 * BASE_RATE:g} + warmup"]
 ch.claim("Scale the learning rate with the batch size (the linear scaling rule) and add a warmup",
-         f"epochs to a training loss of {TARGET}: batch {BATCH} {small}, batch {BIG} with the "
-         f"scaled rate and warmup {scaled_warm}, batch {BIG} at the unscaled rate {unscaled} "
-         f"(None: not within {SCALE_EPOCHS} epochs)",
-         None if small is None or scaled_warm is None
-         else bool(scaled_warm <= 2 * small and (unscaled is None or unscaled > scaled_warm)))
+         f"epochs to a training loss of {TARGET}: batch {BATCH} {shown(small)}, batch {BIG} with "
+         f"the scaled rate and warmup {shown(scaled_warm)}, batch {BIG} at the unscaled rate "
+         f"{shown(unscaled)} (never: not within {SCALE_EPOCHS} epochs)",
+         None if math.isinf(small) or math.isinf(scaled_warm)
+         else bool(scaled_warm <= 2 * small and unscaled > scaled_warm))
 
 # %% [markdown]
 # ### 3e. Planning ahead or reacting: a schedule against ReduceLROnPlateau and EarlyStopping
@@ -660,33 +577,34 @@ ch.claim("Scale the learning rate with the batch size (the linear scaling rule) 
 PLATEAU_EPOCHS = 4 if QUICK else 40
 plateau_steps = PLATEAU_EPOCHS * STEPS_PER_EPOCH
 plateau_runs = {
-    "constant 0.1 + ReduceLROnPlateau + EarlyStopping": train(
+    "constant 0.1 + ReduceLROnPlateau + EarlyStopping": fit(
         keras.optimizers.SGD(PEAK, momentum=0.9), PLATEAU_EPOCHS, callbacks=[
             keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2,
                                               min_lr=1e-4),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=6,
                                           restore_best_weights=True)]),
-    "warmup + cosine (planned)": train(keras.optimizers.SGD(
+    "warmup + cosine (planned)": fit(keras.optimizers.SGD(
         WarmupCosineDecay(PEAK, STEPS_PER_EPOCH, plateau_steps - STEPS_PER_EPOCH, alpha=0.01),
         momentum=0.9), PLATEAU_EPOCHS),
-    "one-cycle (planned)": train(keras.optimizers.SGD(OneCycle(PEAK, plateau_steps), momentum=0.9),
-                                 PLATEAU_EPOCHS),
+    "one-cycle (planned)": fit(keras.optimizers.SGD(OneCycle(PEAK, plateau_steps), momentum=0.9),
+                               PLATEAU_EPOCHS),
 }
 plot_runs(plateau_runs, "Reacting to the validation loss, or following a plan",
           "plateau_vs_schedule")
-show_table("Reacting or planning", ["run", "epochs run", "best validation loss",
-                                    "final validation accuracy"],
-           [[n, r["epochs_run"], f"{np.min(r['val_loss']):.4f}", f"{r['val_accuracy'][-1]:.3f}"]
-            for n, r in plateau_runs.items()])
+# the accuracy of the weights each run ends with (EarlyStopping restores its best epoch's)
+table("Reacting or planning", ["run", "epochs run", "best validation loss",
+                               "validation accuracy at the end"],
+      [[n, len(r.loss), f"{np.min(r.val_loss):.4f}", f"{val_accuracy(r.model):.3f}"]
+       for n, r in plateau_runs.items()])
 
 reacting = plateau_runs["constant 0.1 + ReduceLROnPlateau + EarlyStopping"]
 planned = plateau_runs["warmup + cosine (planned)"]
 ch.claim("Cosine annealing or ReduceLROnPlateau: either decays the rate well (with early stopping "
          "to end training when the validation loss stops improving)",
-         f"ReduceLROnPlateau + EarlyStopping stopped after {reacting['epochs_run']} epochs at a "
-         f"best validation loss of {np.min(reacting['val_loss']):.4f}; warmup + cosine reached "
-         f"{np.min(planned['val_loss']):.4f} in {planned['epochs_run']}",
-         None if QUICK else bool(np.min(reacting["val_loss"]) <= 1.1 * np.min(planned["val_loss"])))
+         f"ReduceLROnPlateau + EarlyStopping stopped after {len(reacting.loss)} epochs at a "
+         f"best validation loss of {np.min(reacting.val_loss):.4f}; warmup + cosine reached "
+         f"{np.min(planned.val_loss):.4f} in {len(planned.loss)}",
+         None if QUICK else bool(np.min(reacting.val_loss) <= 1.1 * np.min(planned.val_loss)))
 
 # %% [markdown]
 # In a long run the callbacks usually stop well before the schedules' last epoch, and that is
@@ -707,14 +625,16 @@ ch.claim("Cosine annealing or ReduceLROnPlateau: either decays the rate well (wi
 # schedule sits there.
 
 # %%
+from course import mixed_precision as mp
+
 oc = OneCycle(0.1, 1000)
 rows = []
 for step in (0, 299, 700, 950, 999):
     rate = float(oc(step))
     f16 = float(np.float16(rate))
     rows.append([step, f"{rate:.4g}", f"{f16:.4g}", f"{abs(f16 - rate) / rate:.1e}"])
-show_table("OneCycle(0.1, 1000): its rate in float32 and rounded to float16",
-           ["step", "float32", "float16", "relative error in float16"], rows)
+table("OneCycle(0.1, 1000): its rate in float32 and rounded to float16",
+      ["step", "float32", "float16", "relative error in float16"], rows)
 print("schedule output dtype under the mixed_float16 policy:", end=" ")
 with mp.policy("mixed_float16"):
     print(keras.backend.standardize_dtype(keras.ops.convert_to_tensor(oc(5)).dtype))
@@ -723,9 +643,10 @@ with mp.policy("mixed_float16"):
 # **A skipped step does not advance the schedule.** When the scaled gradients overflow float16,
 # the `LossScaleOptimizer` skips the update, halves the loss scale, and leaves the inner
 # optimizer's `iterations` where they were. The schedule reads `iterations`, so it does not move
-# either: a schedule counts applied updates, not batches. With the default starting scale of
-# 2^15 this model never overflows; started at 2^30 (on purpose) the first steps overflow until
-# the scale has been halved enough, and the warmup ends that many batches later.
+# either: a schedule counts applied updates, not batches. At the default starting scale of
+# 2^15 a model this small rarely overflows (the table counts the updates); started at 2^30 (on
+# purpose) the first steps overflow until the scale has been halved enough, and the warmup ends
+# that many batches later.
 
 # %%
 rows = []
@@ -733,12 +654,14 @@ for label, policy_name, initial_scale in (("float32", "float32", None),
                                           ("mixed_float16, scale 2^15 (default)", "mixed_float16", None),
                                           ("mixed_float16, scale 2^30", "mixed_float16", 2.0**30)):
     with mp.policy(policy_name):
-        model = make_model()
-        optimizer = keras.optimizers.SGD(WarmupCosineDecay(PEAK, 20, 200), momentum=0.9)
-        if initial_scale:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=initial_scale)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    model.fit(DATA["x"], DATA["y"], batch_size=BATCH, epochs=1, verbose=0)
+        model = dense_model(DATA, hidden=HIDDEN)
+    # the softmax and the loss stay float32, as they should under mixed precision: float16
+    # probabilities lose the small ones, and their scaled gradients overflow sooner
+    model.layers[-1].dtype_policy = "float32"
+    optimizer = keras.optimizers.SGD(WarmupCosineDecay(PEAK, 20, 200), momentum=0.9)
+    if initial_scale:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=initial_scale)
+    train(model, optimizer, TRAINING_ONLY, epochs=1, batch_size=BATCH)
     described = mp.describe(model)
     info = {"run": label, "compute dtype": described["compute dtype"],
             "optimizer": described["optimizer"], "loss scale now": described.get("loss scale", "")}
