@@ -85,10 +85,8 @@ def plain_pipeline(x, y, batch_size, *, shuffle=True, seed=None, drop_remainder=
 
 
 SGD = ch.pick("SGD")
-mini_batches = ch.pick("mini_batches", probe=lambda make: make(np.zeros((4, 1)), np.zeros(4), 2))
-if mini_batches is None:
-    print("      (nothing is skipped: tf.data's shuffle and batch, plain_pipeline, take its place)")
-    mini_batches = plain_pipeline
+mini_batches = ch.pick("mini_batches", probe=lambda make: make(np.zeros((4, 1)), np.zeros(4), 2),
+                       fallback=plain_pipeline)
 COMPONENT_IS_OURS = SGD is not keras.optimizers.SGD
 
 # %% [markdown]

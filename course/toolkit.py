@@ -110,7 +110,9 @@ def dense_model(data: Dataset, hidden: Sequence[int] = (64,), activation: str = 
                 seed: int = 0, normalization: Callable | None = None):
     """A small dense network for ``data``: ``hidden`` layers, then softmax classes or one linear
     output. ``normalization()`` (a layer factory) goes after each hidden Dense when given.
-    The same ``seed`` gives the same starting weights, so runs differ only in what is studied."""
+    The same ``seed`` gives the same starting weights, so runs differ only in what is studied.
+    The output layer computes in float32 whatever the dtype policy: under ``mixed_float16`` a
+    softmax and its loss in float16 lose the small probabilities (Keras's own advice)."""
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((data.features,))]
     for units in hidden:
@@ -118,7 +120,7 @@ def dense_model(data: Dataset, hidden: Sequence[int] = (64,), activation: str = 
         if normalization:
             layers += [normalization(), keras.layers.Activation(activation)]
     layers.append(keras.layers.Dense(data.outputs, activation="softmax" if data.classification
-                                     else None))
+                                     else None, dtype="float32"))
     return keras.Sequential(layers)
 
 
@@ -233,14 +235,17 @@ def side_by_side(ours, keras_built_in, start: Sequence[np.ndarray], gradient: Ca
 
 # ------------------------------------------------------------------------------------ tables
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence], first_left: bool = True):
-    """Print rows (sequences of cells) under the given column names, numbers to the right."""
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence], first_left: bool = True,
+          left: Sequence[str] = ()):
+    """Print rows (sequences of cells) under the given column names: numbers to the right, the
+    first column and the ``left`` ones (text) to the left."""
     from rich.console import Console
     from rich.table import Table
 
     out = Table(title=title)
     for i, column in enumerate(columns):
-        out.add_column(column, justify="left" if (i == 0 and first_left) else "right")
+        out.add_column(column, justify="left" if (i == 0 and first_left) or column in left
+                       else "right")
     for row in rows:
         out.add_row(*(str(cell) for cell in row))
     Console().print(out)
