@@ -487,13 +487,8 @@ from course import mixed_precision as mp
 rows = []
 for policy_name in ("float32", "mixed_float16"):
     with mp.policy(policy_name):
-        keras.utils.set_random_seed(0)  # the same initial weights under both policies
-        model = keras.Sequential([
-            keras.Input((DATA.features,)), keras.layers.Dense(32, activation="relu"),
-            # the output layer stays float32 under mixed precision: softmax and the loss need
-            # float32's range
-            keras.layers.Dense(DATA.outputs, activation="softmax" if DATA.classification else None,
-                               dtype="float32")])
+        # the same initial weights under both policies; the output layer stays float32
+        model = dense_model(DATA, hidden=(32,), seed=0)
         model.compile(optimizer=MomentumSGD(0.01, momentum=0.9), loss=loss_for(DATA))
     history = model.fit(DATA.x, DATA.y, batch_size=32, epochs=1, verbose=0)
     info = mp.describe(model)

@@ -174,16 +174,8 @@ print("  max gap to the epsilon-hat form:",
       f"{np.max(np.abs(measured - adam_steps(1.0, 1.0, 0.5, 5, 'textbook'))):.2f}")
 
 # %%
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-from course.plotting import figure
-
-
-def plain_log_ticks(ax) -> None:
-    """Label a log y axis 0.1, 0.2, 0.5, 1 rather than with powers of ten."""
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+from course.plotting import figure, plain_log_axis
 
 
 fig, axes = figure(1, 2, width=6.0, height=4.2)
@@ -195,7 +187,7 @@ ax.plot(t, m_hat / np.sqrt(v), label="first moment only:  m_hat / sqrt(v)")
 ax.plot(t, m_hat / np.sqrt(v_hat), label="both (Adam):  m_hat / sqrt(v_hat)", lw=2.5)
 ax.set_xscale("log")
 ax.set_yscale("log")
-plain_log_ticks(ax)
+plain_log_axis(ax)
 ax.set_xlabel("step t")
 ax.set_ylabel("step size / learning rate")
 ax.set_title("Bias correction, constant gradient")
@@ -467,7 +459,7 @@ plot_curves(axes[0, 0], {n: h["train"] for n, h in curves.items()}, x=epochs_axi
 plot_curves(axes[0, 1], {n: h["val"] for n, h in curves.items()}, x=epochs_axis,
             ylabel="validation loss", title="Held-out test split")
 for ax in axes[0]:
-    plain_log_ticks(ax)
+    plain_log_axis(ax)
 fig.suptitle(f"One hidden layer of 64 on {DATA.name}, batch size 32 (epoch 0: before training)")
 ch.savefig(fig, "loss_curves")
 table("After the last epoch", ["optimizer", "training loss", "validation loss",
@@ -547,7 +539,7 @@ for ax, (label, (val_loss, val_acc)) in zip(axes[0], grid.items()):
                                   else "penalty added to the gradient"))
 colorbar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.9,
                         label=f"validation loss after {GRID_EPOCHS} epochs (lower is better)")
-plain_log_ticks(colorbar.ax)
+plain_log_axis(colorbar.ax)
 fig.suptitle(f"AdamW vs Adam + L2 on {DATA.name} (hidden layer of {GRID_HIDDEN}; "
              "cells: validation loss" + (" and accuracy" if DATA.classification else "")
              + "; red box: best)", fontsize=10)
@@ -600,9 +592,6 @@ rows, final_losses = [], []
 for policy_name in ("float32", "mixed_float16"):
     with mp.policy(policy_name):
         model = dense_model(DATA)
-    # the softmax and the loss stay float32: in float16 the scaled loss's gradients overflow,
-    # steps are skipped and the loss scale falls, which is not what this table is about
-    model.layers[-1].dtype_policy = "float32"
     run = train(model, Adam(1e-3), TRAINING_ONLY, epochs=MP_EPOCHS)
     info = mp.describe(model)
     inner = getattr(model.optimizer, "inner_optimizer", model.optimizer)
@@ -756,7 +745,7 @@ for opt_name, colour in (("SGD", palette["SGD"](0.95)), ("Adam", palette["Adam"]
 ax.set_yscale("log")
 # a diverging rate shoots off to huge losses; the interesting part is below the start
 ax.set_ylim(1e-4, 2 * initial)
-plain_log_ticks(ax)
+plain_log_axis(ax)
 ax.set_xlabel("epoch")
 ax.set_ylabel("training loss (whole training set, after every step)")
 ax.set_title(f"SGD vs Adam on {DATA.name}, seed 0 (solid: the best rate of each; vertical "

@@ -215,7 +215,7 @@ table(f"{len(STEPS)} steps from 0 to 1999 (every boundary included): ours agains
       rows)
 
 # %%
-from course.plotting import figure
+from course.plotting import figure, plain_log_axis
 
 COLORS = {"TimeBasedDecay": "C0", "StepDecay": "C1", "ExponentialDecay": "C2",
           "WarmupCosineDecay": "C3", "OneCycle": "C4"}
@@ -255,7 +255,7 @@ ch.savefig(fig, "schedules")
 import math
 from dataclasses import replace
 
-from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import LogLocator
 
 from course.toolkit import load_dataset
 
@@ -297,20 +297,6 @@ def val_accuracy(model) -> float:
     return float(np.mean(np.argmax(model(DATA.x_val, training=False), axis=-1) == DATA.y_val))
 
 
-def readable_axes(ax, log_y=True, integer_x=True):
-    """Epochs as whole numbers; a log axis labelled 0.1, 0.2, 0.5 rather than in powers of ten."""
-    if integer_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if log_y:
-        ax.set_yscale("log")
-        low, high = ax.get_ylim()
-        # 1-2-5 labels over a decade or two; over many decades one label per decade is plenty
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 300 else (1.0,)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.grid(alpha=0.3, which="both")
-
-
 # %% [markdown]
 # ### 3a. Warmup against early loss spikes
 #
@@ -340,7 +326,7 @@ for (name, run), color in zip(warm_runs.items(), ("C3", "C0", "0.5")):
     ax.plot(np.arange(len(run.batch_loss)), run.batch_loss, lw=1.2, color=color, label=name)
 ax.axvline(warm_steps, color="C0", ls=":", lw=1)
 ax.text(warm_steps, ax.get_ylim()[1] * 0.9, " end of warmup", color="C0", fontsize=8, va="top")
-readable_axes(ax)
+plain_log_axis(ax, integer_x=True, grid=True)
 ax.set_xlabel("batch")
 ax.set_ylabel("loss of the batch")
 ax.set_title(f"Adam on {DATA.name}: the first {WARM_EPOCHS} epochs, batch by batch")
@@ -403,7 +389,7 @@ def plot_runs(runs, title, name):
         for j, (run_name, run) in enumerate(runs.items()):
             ax.plot(np.arange(1, len(run.loss) + 1), getattr(run, key), lw=1.8, marker="o",
                     ms=2.5, color=f"C{j}", label=run_name)
-        readable_axes(ax)
+        plain_log_axis(ax, integer_x=True, grid=True)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -495,7 +481,7 @@ ax = axes[0, 1]
 for (name, run), color in zip(range_runs.items(), ("C1", "C2", "C3")):
     ax.plot(np.arange(1, len(run.val_loss) + 1), run.val_loss, marker="o", ms=3, lw=1.8,
             color=color, label=name)
-readable_axes(ax)
+plain_log_axis(ax, integer_x=True, grid=True)
 ax.set_xlabel("epoch")
 ax.set_ylabel("validation loss")
 ax.set_title("Training at the suggested rate and 10x either side")
@@ -655,9 +641,6 @@ for label, policy_name, initial_scale in (("float32", "float32", None),
                                           ("mixed_float16, scale 2^30", "mixed_float16", 2.0**30)):
     with mp.policy(policy_name):
         model = dense_model(DATA, hidden=HIDDEN)
-    # the softmax and the loss stay float32, as they should under mixed precision: float16
-    # probabilities lose the small ones, and their scaled gradients overflow sooner
-    model.layers[-1].dtype_policy = "float32"
     optimizer = keras.optimizers.SGD(WarmupCosineDecay(PEAK, 20, 200), momentum=0.9)
     if initial_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=initial_scale)

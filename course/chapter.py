@@ -163,7 +163,10 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
         argv = (shlex.split(os.environ.get("COURSE_CHAPTER_ARGS", "")) if in_notebook()
                 else sys.argv[1:])
     args = parser.parse_args(argv)
-    if not in_notebook() and not sys.stdout.isatty():
+    if in_notebook():
+        # rich draws 115 columns in Jupyter, and cuts the chapters' wider tables short
+        os.environ.setdefault("JUPYTER_COLUMNS", "160")
+    elif not sys.stdout.isatty():
         # rich lays tables out for $COLUMNS, or 80, when the output is a file or a pipe (a log, a
         # test, `course run` in CI): the chapters' wider tables would break words in two
         columns = os.environ.get("COLUMNS", "")

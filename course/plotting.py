@@ -89,3 +89,22 @@ def figure(nrows: int = 1, ncols: int = 1, width: float = 5.0, height: float = 4
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
                              **kwargs)
     return fig, axes
+
+
+def plain_log_axis(ax, log_y: bool = True, integer_x: bool = False, grid: bool = False) -> None:
+    """A log y axis labelled 0.1, 0.2, 0.5, 1 rather than in powers of ten (one label a decade
+    over many decades), with ``integer_x`` whole numbers on x (epochs), with ``grid`` a light
+    grid on both."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_y:
+        if ax.get_yscale() != "log":
+            ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if high / low < 300 else (1.0,)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    if grid:
+        ax.grid(alpha=0.3, which="both")

@@ -14,7 +14,6 @@ import pytest
 
 from course import references
 
-from graderlib import ROOT
 
 
 def test_numpy_model_matches_keras_so_hints_are_trustworthy():
@@ -54,36 +53,3 @@ def test_layer_rejects_bad_shapes_with_clear_errors():
 # ------------------------------------------------------------------------------------------
 # The chapter script, end to end in --quick mode (one run serves these tests). It is given a
 # --dataset name that TFDS does not know: the run must say so in a note and carry on.
-
-CHAPTER_PLOTS = ("activations", "learning_rates", "small_batches", "inference_mode_bug")
-UNKNOWN_DATASET = "surely_not_a_tfds_dataset"
-
-
-@pytest.fixture(scope="module")
-def chapter_run(tmp_path_factory):
-    import os
-    import subprocess
-    import sys
-
-    out = tmp_path_factory.mktemp("ch02-plots")
-    # a wide terminal: the claim panels are then not wrapped in the middle of a phrase
-    env = dict(os.environ, COURSE_DATA_DIR=str(tmp_path_factory.mktemp("tfds")), MPLBACKEND="Agg",
-               COLUMNS="200")
-    result = subprocess.run(
-        [sys.executable, "-m", "chapters.ch02_batch_norm", "--quick", "--out", str(out),
-         "--dataset", UNKNOWN_DATASET],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    return out, result
-
-
-@pytest.mark.slow
-def test_chapter_quick_run_writes_every_plot_and_checks_its_claims(chapter_run):
-    out, result = chapter_run
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    for name in CHAPTER_PLOTS:
-        path = out / f"{name}.png"
-        assert path.exists() and path.stat().st_size > 20_000, name
-    assert result.stdout.count("Claim:") >= 3
-    assert "smaller than 8" in result.stdout  # the documents' small-batch claim, with our numbers
-    assert UNKNOWN_DATASET in result.stdout and "Using course_digits instead" in result.stdout

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from course.grader import ch03_mini_batch as spec
-from graderlib import run_cli
 
 # --------------------------------------------------------------------------------------------
 # The property judges, without TensorFlow: fast tests that they can fail.
@@ -95,15 +94,3 @@ def test_bad_arguments_raise_clear_errors():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="batch_size"):
             mini_batches(x, y, bad)
-
-
-# --------------------------------------------------------------------------------------------
-# The chapter script
-
-
-def test_quick_chapter_run_writes_its_plots(tmp_path):
-    result = run_cli("run", "3", "--quick", "--out", str(tmp_path), timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert {"gd_variants.png", "linear_scaling.png"} <= set(pngs), pngs
-    assert "Claim:" in result.stdout

@@ -17,7 +17,7 @@ import pytest
 from course import references
 from course.grader import ch04_momentum as spec
 from course.grader.optimizer_suite import run_trajectory, simulate
-from graderlib import by_check, grade, run_cli, write_variant
+from graderlib import by_check, grade, write_variant
 from variants import ch04_momentum as momentum_variants
 
 STEM = "ch04_momentum"
@@ -128,15 +128,3 @@ def test_bad_momentum_raises_a_clear_error():
         with pytest.raises(ValueError, match="beta must be a number between 0 and 1"):
             EMAMomentum(beta=bad)
     assert MomentumSGD(momentum=0).get_config()["momentum"] == 0.0  # an int is fine: made a float
-
-
-# --------------------------------------------------------------------------------------------
-# The chapter script
-
-
-def test_quick_chapter_run_writes_its_plots(tmp_path):
-    result = run_cli("run", "4", "--quick", "--out", str(tmp_path), timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    pngs = {p.name for p in tmp_path.glob("*.png")}
-    assert {"trajectories.png", "averaging_window.png", "ema_vs_keras_form.png"} <= pngs, pngs
-    assert "Claim:" in result.stdout

@@ -17,7 +17,7 @@ from course import references
 from course.grader import ch07_lr_decay as g
 from course.grader.compare import differences
 from course.grader.schedule_suite import ATOL, RTOL
-from graderlib import run_cli, solution_text
+from graderlib import solution_text
 
 STEM = "ch07_lr_decay"
 
@@ -196,16 +196,3 @@ def test_running_mean_mistake_is_named_by_the_judge():
         assert verdict.passed is passes, verdict
         if not passes:
             assert "(n + 1) * mean_n" in verdict.hint and "running" in verdict.feedback
-
-
-# ---------------------------------------------------------------------------------------------
-# The chapter script
-
-
-def test_quick_chapter_run_writes_its_plots(tmp_path):
-    result = run_cli("run", "7", "--quick", "--out", str(tmp_path), timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    pngs = {p.name for p in tmp_path.glob("*.png")}
-    assert {"schedules.png", "warmup.png", "schedule_vs_constant.png", "lr_range_test.png",
-            "linear_scaling.png", "plateau_vs_schedule.png"} <= pngs, pngs
-    assert "Claim:" in result.stdout

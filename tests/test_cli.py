@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from graderlib import ROOT, SEED, run_cli
 
 
@@ -97,3 +99,14 @@ def test_gradescope_results_have_gradescope_fields(tmp_path):
     (test,) = data["tests"]
     assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
     assert test["status"] == "failed" and "not implemented" in test["output"]
+
+
+@pytest.mark.slow
+def test_run_a_chapter_through_the_course_command(tmp_path):
+    """`course run N --quick` as a self-learner types it (the chapters' own tests run them as
+    notebooks): the chapter's plots and claims land where --out says."""
+    result = run_cli("run", "3", "--quick", "--out", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert {"gd_variants.png", "linear_scaling.png"} <= {p.name for p in tmp_path.glob("*.png")}
+    assert (tmp_path / "claims.json").is_file() and "Claim:" in result.stdout
+    assert "I0000" not in result.stderr  # TensorFlow's start-up chatter is filtered

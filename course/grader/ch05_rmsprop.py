@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from course.grader.ch06_adam import KERAS_OPTIMIZERS
-from course.grader.optimizer_suite import OptimizerSpec, optimizer_checks
-from course.grader.spec import Exercise, Mistake
+from course.grader.optimizer_suite import (SHARED_SLOT, SHARED_SLOT_ERROR, OptimizerSpec,
+                                           optimizer_checks)
+from course.grader.spec import Exercise
 
 
 def rmsprop_update(state, w, g, lr, t, hp, variant=None):
@@ -83,15 +84,8 @@ MISTAKES = (
      "slot and divide by sqrt(v - a^2 + epsilon)."),
     ("momentum_ignored", "momentum option ignored",
      "with momentum > 0 keep a momentum slot: mom = momentum * mom + inc, then w -= mom."),
-    ("shared_slot", "one optimizer state shared by all variables",
-     "create the slots for EACH variable in build() (add_optimizer_variables(var_list, ...)) and "
-     "look them up with self._get_variable_index(variable)."),
+    SHARED_SLOT,
 )
-SHARED_SLOT_ERROR = Mistake(
-    "one optimizer state shared by all variables",
-    "create the slots for EACH variable in build() and look them up with "
-    "self._get_variable_index(variable); variables of different shapes cannot share one slot.",
-    error=r"(incompatible|shape|broadcast)")
 
 RMSPROP = OptimizerSpec(
     "RMSprop", rmsprop_update, _rmsprop_hparams,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from course.grader.optimizer_suite import OptimizerSpec, optimizer_checks
-from course.grader.spec import Exercise, Mistake
+from course.grader.optimizer_suite import (SHARED_SLOT, SHARED_SLOT_ERROR, OptimizerSpec,
+                                           optimizer_checks)
+from course.grader.spec import Exercise
 
 # Every optimizer Keras ships: an exercise may not subclass, wrap or call any of them.
 KERAS_OPTIMIZERS = ("SGD", "RMSprop", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "Adafactor",
@@ -72,20 +73,13 @@ ADAM_MISTAKES = (
     ("t_from_zero", "step counter starting at 0",
      "the first update is step t = 1: use iterations + 1 (iterations is 0 during the first "
      "update), otherwise 1 - beta^t is 0 and the first step divides by zero."),
-    ("shared_slot", "one optimizer state shared by all variables",
-     "create m and v for EACH variable in build() (add_optimizer_variables(var_list, ...)) and "
-     "look them up with self._get_variable_index(variable)."),
+    SHARED_SLOT,
 )
 AMSGRAD_MISTAKES = (
     ("amsgrad_corrected", "amsgrad maximum taken on the bias-corrected second moment",
      "Keras keeps the running maximum of the RAW v (v_max = max(v_max, v)) and applies the bias "
      "correction through alpha."),
 )
-SHARED_SLOT_ERROR = Mistake(
-    "one optimizer state shared by all variables",
-    "create m and v for EACH variable in build() and look them up with "
-    "self._get_variable_index(variable); variables of different shapes cannot share one slot.",
-    error=r"(incompatible|shape|broadcast)")
 
 ADAM = OptimizerSpec(
     "Adam", adam_update, _adam_hparams,

@@ -418,6 +418,16 @@ def _mistakes(spec: OptimizerSpec, shared: bool = False) -> tuple[Mistake, ...]:
     return tuple(made) + spec.error_mistakes
 
 
+# One optimizer state for all variables: modelled as a state dict shared across variables (the
+# "shared_slot" variant of simulate) and recognised when shapes clash and the code raises.
+SHARED_SLOT = (
+    "shared_slot", "one optimizer state shared by all variables",
+    "create the slots for EACH variable in build() (add_optimizer_variables(var_list, ...)) and "
+    "look them up with self._get_variable_index(variable); variables of different shapes cannot "
+    "share one slot.")
+SHARED_SLOT_ERROR = Mistake(SHARED_SLOT[1], SHARED_SLOT[2], error=r"(incompatible|shape|broadcast)",
+                            id=SHARED_SLOT[0])
+
 # What every optimizer inherits from keras.optimizers.Optimizer and a subclass can lose.
 BASE_MISTAKES = (
     ("decays_excluded", "weight decay applied to excluded variables",
