@@ -19,12 +19,13 @@ EXPECTED = {
     "course_moons": (800, 200, 2, "i", 2),
     "course_wine": (142, 36, 13, "i", 3),
     "course_digits": (1437, 360, 64, "i", 10),
+    "course_mnist1d": (4000, 1000, 40, "i", 10),
 }
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """All four data sets prepared once into a fresh folder named by COURSE_DATA_DIR."""
+    """All the course data sets prepared once into a fresh folder named by COURSE_DATA_DIR."""
     root = tmp_path_factory.mktemp("tfds")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(data.DATA_DIR_ENV, str(root))
@@ -33,7 +34,7 @@ def prepared(tmp_path_factory):
         yield root, splits
 
 
-def test_the_four_course_data_sets_are_registered():
+def test_the_course_data_sets_are_registered():
     assert set(data.COURSE_DATASETS) == set(EXPECTED)
     registered = set(tfds.list_builders(with_community_datasets=False))
     assert set(EXPECTED) <= registered
@@ -95,9 +96,36 @@ def test_digits_and_wine_are_sklearns_data(prepared):
         np.testing.assert_allclose(np.sort(ours, axis=0), np.sort(x_all.astype("float32"), axis=0))
 
 
+def test_mnist1d_is_the_packages_data_with_its_split(prepared):
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    _, splits = prepared
+    made = make_dataset(get_dataset_args())
+    for split, (x_key, y_key) in (("train", ("x", "y")), ("test", ("x_test", "y_test"))):
+        x, y = splits["course_mnist1d", split]
+        np.testing.assert_array_equal(x, made[x_key].astype("float32"))
+        np.testing.assert_array_equal(y, made[y_key])
+    # the package standardizes the whole set (one mean and one std for every feature)
+    x = np.concatenate([splits["course_mnist1d", "train"][0], splits["course_mnist1d", "test"][0]])
+    assert abs(x.mean()) < 1e-3 and abs(x.std() - 1) < 1e-3
+
+
+def test_making_mnist1d_leaves_the_global_random_state_alone():
+    import random
+
+    # the splits' maker itself: preparing any builder through TFDS draws from Python's random
+    np.random.seed(7)
+    random.seed(7)
+    expected = np.random.rand(), random.random()
+    np.random.seed(7)
+    random.seed(7)
+    data._mnist1d_splits()  # make_dataset seeds both generators with 42
+    assert (np.random.rand(), random.random()) == expected
+
+
 def test_train_and_test_do_not_overlap(prepared):
     _, splits = prepared
-    for name in ("course_house_prices", "course_moons"):
+    for name in ("course_house_prices", "course_moons", "course_mnist1d"):
         # whole examples (features and label): two houses may share bedrooms and area
         train = {(*x, y) for x, y in zip(*splits[name, "train"])}
         test = {(*x, y) for x, y in zip(*splits[name, "test"])}
