@@ -1,4 +1,4 @@
-"""The seven chapters: ids, file stems, titles and what each exercise file must define.
+"""The chapters: ids, file stems, titles and what each exercise file must define.
 
 The same stem names the chapter script (``chapters/``), the reference implementation
 (``solutions/``), the student version (``exercises/``) and the grader's checks
@@ -46,6 +46,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             (("TimeBasedDecay", "schedule"), ("StepDecay", "schedule"),
              ("ExponentialDecay", "schedule"), ("WarmupCosineDecay", "schedule"),
              ("OneCycle", "schedule"), ("LRFinder", "callback"))),
+    Chapter(8, "ch08_training_recipe", "The training recipe",
+            "the seven mechanics assembled; reading a run's loss curves",
+            (("LossCurveDoctor", "callback"), ("AccumulateGradients", "optimizer"))),
 )
 
 BY_NUMBER = {c.number: c for c in CHAPTERS}

@@ -296,3 +296,194 @@ def ch07_lr_decay():
     return SimpleNamespace(TimeBasedDecay=TimeBasedDecay, StepDecay=StepDecay,
                            ExponentialDecay=ExponentialDecay, WarmupCosineDecay=WarmupCosineDecay,
                            OneCycle=OneCycle, LRFinder=None)
+
+
+def ch08_training_recipe():
+    """The course's reference doctor and Keras's own gradient accumulation under the student's
+    names (runs in the reference worker, and in chapter 8 while a stub is not implemented).
+
+    ``LossCurveDoctor`` is course code: the rules the exercise's docstring states, written once
+    more (the grader's plain-Python model of them, with its known mistakes, is checked against
+    it in the project's tests). ``AccumulateGradients`` takes the student's arguments and runs
+    Keras's ``gradient_accumulation_steps`` and ``global_clipnorm`` on an optimizer of the
+    wrapped one's class, built from its config: the numbers the exercise must reproduce. (A
+    config does not carry ``exclude_from_weight_decay``: exclusions set on the wrapped optimizer
+    are not seen by this reference.)
+    """
+    import statistics
+    from types import SimpleNamespace
+
+    import keras
+
+    register = keras.saving.register_keras_serializable(package="course_reference")
+
+    @register
+    class LossCurveDoctor(keras.callbacks.Callback):
+        CODES_ONCE = ("nan", "noisy", "flat", "overfitting", "lr_too_high")
+
+        def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
+                     overfit_patience=3, stop_on_nan=True, verbose=True):
+            super().__init__()
+            if int(window) != window or window < 2:
+                raise ValueError(f"window must be an integer >= 2, got {window!r}")
+            if int(overfit_patience) != overfit_patience or overfit_patience < 1:
+                raise ValueError(f"overfit_patience must be an integer >= 1, got "
+                                 f"{overfit_patience!r}")
+            if not (spike_factor > 1 and 0 <= flat_tolerance < 1 and noise_ratio > 0):
+                raise ValueError("spike_factor must be > 1, flat_tolerance in [0, 1) and "
+                                 "noise_ratio > 0")
+            self.settings = {"window": int(window), "spike_factor": float(spike_factor),
+                             "flat_tolerance": float(flat_tolerance),
+                             "noise_ratio": float(noise_ratio),
+                             "overfit_patience": int(overfit_patience),
+                             "stop_on_nan": bool(stop_on_nan), "verbose": bool(verbose)}
+            self.on_train_begin()
+
+        def on_train_begin(self, logs=None):
+            self.losses, self.findings = [], []
+            self._epoch, self._mean_before = 0, 0.0
+            self._finite, self._spikes, self._windows, self._epochs = [], [], [], []
+
+        def _found(self, code, step, epoch, message, advice):
+            if code in self.CODES_ONCE and any(f["code"] == code for f in self.findings):
+                return
+            self.findings.append({"code": code, "step": step, "epoch": epoch,
+                                  "message": message, "advice": advice})
+            if self.settings["verbose"]:
+                print(f"[{code}] step {step}, epoch {epoch}: {message} ({advice})")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch, self._mean_before = epoch, 0.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            s = self.settings
+            w = s["window"]
+            running = float(logs["loss"])
+            loss = running * (batch + 1) - self._mean_before * batch
+            self._mean_before = running
+            step = len(self.losses)
+            self.losses.append(loss)
+            if math.isnan(loss) or math.isinf(loss):
+                if s["stop_on_nan"]:
+                    self.model.stop_training = True
+                self._found("nan", step, self._epoch, f"loss {loss} at step {step}",
+                            "lower the learning rate or clip the gradients")
+                return
+            if (len(self._finite) >= w and (not self._spikes or step - self._spikes[-1] >= w)
+                    and loss > s["spike_factor"] * statistics.median(self._finite[-w:])):
+                self._spikes.append(step)
+                self._found("spike", step, self._epoch, f"loss {loss:.4g} at step {step}",
+                            "clip the gradients or lower the learning rate")
+            self._finite.append(loss)
+            if len(self._finite) % w:
+                return
+            window = self._finite[-w:]
+            mean, spread = statistics.fmean(window), statistics.pstdev(window)
+            cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
+            self._windows.append((mean, cv))
+            if cv > s["noise_ratio"]:
+                self._found("noisy", step, self._epoch, f"spread {cv:.0%} of the mean",
+                            "a larger batch or a lower learning rate")
+            if (len(self._windows) >= 3
+                    and mean > (1 - s["flat_tolerance"]) * self._windows[0][0]):
+                self._found("flat", step, self._epoch, "the loss has hardly come down",
+                            "raise the learning rate")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if "loss" not in logs or "val_loss" not in logs:
+                return
+            train, val = float(logs["loss"]), float(logs["val_loss"])
+            if not (math.isfinite(train) and math.isfinite(val)):
+                return
+            self._epochs.append((epoch, train, val))
+            lowest = min(val for _, _, val in self._epochs)
+            best_epoch, best_train, _ = next(row for row in self._epochs if row[2] == lowest)
+            if (epoch - best_epoch >= self.settings["overfit_patience"]
+                    and train < best_train):
+                self._found("overfitting", None, epoch,
+                            f"validation loss lowest at epoch {best_epoch}",
+                            "stop earlier or regularize")
+
+        def on_train_end(self, logs=None):
+            if len(self._windows) >= 2:
+                (before, _), (last, cv) = self._windows[-2:]
+                if last >= before and cv > self.settings["noise_ratio"]:
+                    self._found("lr_too_high", len(self.losses) - 1, self._epoch,
+                                "the last window is no lower, only noisier",
+                                "decay the learning rate")
+            if self.settings["verbose"]:
+                print(self.summary())
+
+        def summary(self):
+            if not self.findings:
+                return "no finding: the run looks healthy"
+            return "\n".join(f"[{f['code']}] step {f['step']}, epoch {f['epoch']}: "
+                             f"{f['message']} ({f['advice']})" for f in self.findings)
+
+        def get_config(self):
+            return dict(self.settings)
+
+        @classmethod
+        def from_config(cls, config):
+            return cls(**config)
+
+    @register
+    class AccumulateGradients(keras.optimizers.Optimizer):
+        def __init__(self, optimizer, steps=2, global_clipnorm=None, **kwargs):
+            super().__init__(learning_rate=0.0, **kwargs)
+            if not isinstance(optimizer, keras.optimizers.Optimizer):
+                raise TypeError(f"optimizer must be a keras Optimizer, got {optimizer!r}")
+            if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+                raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+            if global_clipnorm is not None and not global_clipnorm > 0:
+                raise ValueError(f"global_clipnorm must be > 0 or None, got {global_clipnorm!r}")
+            if optimizer.gradient_accumulation_steps:
+                raise ValueError("the optimizer to wrap accumulates gradients already")
+            self.optimizer, self.steps, self.global_clipnorm = optimizer, int(steps), global_clipnorm
+            # Keras refuses a global_clipnorm on top of the optimizer's own clipping
+            self.accumulating = type(optimizer).from_config(
+                {**optimizer.get_config(),
+                 "gradient_accumulation_steps": self.steps if self.steps > 1 else None,
+                 "global_clipnorm": global_clipnorm})
+
+        def build(self, var_list):
+            if self.built:
+                return
+            super().build(var_list)
+            self.accumulating.build(var_list)
+
+        @property
+        def variables(self):
+            return self.accumulating.variables
+
+        @property
+        def iterations(self):
+            return self.accumulating.iterations
+
+        @property
+        def learning_rate(self):
+            return self.accumulating.learning_rate
+
+        @learning_rate.setter
+        def learning_rate(self, value):
+            self.accumulating.learning_rate = value
+
+        def apply(self, grads, trainable_variables=None):
+            if not self.built and trainable_variables is not None:
+                self.build(list(trainable_variables))
+            self.accumulating.apply(grads, trainable_variables)
+
+        def get_config(self):
+            return {"name": self.name, "optimizer": keras.optimizers.serialize(self.optimizer),
+                    "steps": self.steps, "global_clipnorm": self.global_clipnorm}
+
+        @classmethod
+        def from_config(cls, config, custom_objects=None):
+            config = dict(config)
+            optimizer = keras.optimizers.deserialize(config.pop("optimizer"),
+                                                     custom_objects=custom_objects)
+            return cls(optimizer, **config)
+
+    return SimpleNamespace(LossCurveDoctor=LossCurveDoctor,
+                           AccumulateGradients=AccumulateGradients)

@@ -276,7 +276,8 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     except (OSError, UnicodeDecodeError) as exc:
         entry["status"] = ExerciseStatus.ERROR
         return all_zero(CheckStatus.ERROR, f"cannot read {path}: {exc}")
-    found = static.inspect_source(text, path.name, exercise.exports, exercise.forbidden)
+    found = static.inspect_source(text, path.name, exercise.exports, exercise.forbidden,
+                                  exercise.given, exercise.forbidden_options)
     if not found.ok:
         entry["status"] = (ExerciseStatus.ERROR if found.status == CheckStatus.ERROR
                            else ExerciseStatus.GRADED)

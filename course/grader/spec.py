@@ -109,13 +109,19 @@ class Exercise:
     ``reference`` is the dotted path of a zero-argument function in ``course.references`` that
     returns the namespace of Keras built-ins (or course closed forms) standing in for the
     student's names. ``forbidden`` lists the Keras built-ins the student may not subclass, wrap
-    or call (it is what they are checked against).
+    or call (it is what they are checked against). ``given`` lists the built-ins the checks hand
+    to the student's code to use (the optimizer a wrapper wraps): calling them is the exercise,
+    subclassing one is still delegation. ``forbidden_options`` names the Keras optimizers'
+    options that switch on the very mechanic the exercise writes (``gradient_accumulation_steps``
+    for an exercise on gradient accumulation): the student's code may not set them.
     """
 
     stem: str
     checks: tuple[Check, ...]
     reference: str
     forbidden: tuple[str, ...] = ()
+    given: tuple[str, ...] = ()
+    forbidden_options: tuple[str, ...] = ()
 
     @property
     def chapter(self) -> int:

@@ -40,35 +40,93 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    """Each name a module imports, with the dotted origin it stands for."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0])
+    return aliases
+
+
+def _resolved(node: ast.AST, aliases: dict[str, str]) -> list[str] | None:
+    """The parts of a dotted name with its first part resolved through the imports."""
+    dotted = _dotted(node)
+    if not dotted:
+        return None
+    head, _, rest = dotted.partition(".")
+    return (f"{aliases.get(head, head)}.{rest}" if rest else aliases.get(head, head)).split(".")
+
+
+def find_subclassed(tree: ast.AST, given: tuple[str, ...]) -> str | None:
+    """A class of the file built on one of the Keras built-ins the checks give it to use (the
+    optimizer a wrapper wraps): using one is the exercise, inheriting from one is not."""
+    if not given:
+        return None
+    aliases = _aliases(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                parts = _resolved(base, aliases)
+                if parts and parts[0] in _KERAS_ROOTS and parts[-1] in given:
+                    return f"line {node.lineno} subclasses the Keras built-in {'.'.join(parts)}"
+    return None
+
+
+def _is_none(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def find_forbidden_option(tree: ast.AST, options: tuple[str, ...]) -> str | None:
+    """An optimizer option that switches on the Keras built-in an exercise writes, set in the
+    plain ways: a keyword argument, an attribute, a config key (None, its default, is fine)."""
+    if not options:
+        return None
+    for node in ast.walk(tree):
+        found = None
+        if isinstance(node, ast.keyword) and node.arg in options and not _is_none(node.value):
+            found = node.arg
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and target.attr in options:
+                    found = target.attr
+                elif (isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant)
+                      and target.slice.value in options):
+                    found = target.slice.value
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value in options and not _is_none(value):
+                    found = key.value
+        if found:
+            return f"line {node.lineno} sets {found}, which switches on Keras's own built-in"
+    return None
+
+
 def find_delegation(tree: ast.AST, forbidden: tuple[str, ...]) -> str | None:
     """The first use of a forbidden Keras built-in (by attribute or import), as a message."""
     if not forbidden:
         return None
     forbidden_set = set(forbidden)
-    aliases: dict[str, str] = {}  # local name -> dotted origin
+    aliases = _aliases(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
-            root = node.module.split(".")[0]
             for alias in node.names:
-                origin = f"{node.module}.{alias.name}"
-                aliases[alias.asname or alias.name] = origin
-                if root in _KERAS_ROOTS and alias.name in forbidden_set:
-                    return f"line {node.lineno} imports the Keras built-in {alias.name} ({origin})"
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = (
-                    alias.name if alias.asname else alias.name.split(".")[0])
+                if node.module.split(".")[0] in _KERAS_ROOTS and alias.name in forbidden_set:
+                    return (f"line {node.lineno} imports the Keras built-in {alias.name} "
+                            f"({node.module}.{alias.name})")
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
-        dotted = _dotted(node)
-        if not dotted:
+        parts = _resolved(node, aliases)
+        if not parts or parts[0] not in _KERAS_ROOTS:
             continue
-        head, _, rest = dotted.partition(".")
-        full = f"{aliases.get(head, head)}.{rest}" if rest else aliases.get(head, head)
-        parts = full.split(".")
-        if parts[0] not in _KERAS_ROOTS:
-            continue
+        full = ".".join(parts)
         if parts[-1] in forbidden_set and len(parts) >= 2 and parts[-2] in (
                 "optimizers", "layers", "schedules", "callbacks", "legacy", "experimental"):
             return f"line {node.lineno} uses the Keras built-in {full}"
@@ -93,7 +151,10 @@ def imports_solutions(tree: ast.AST) -> str | None:
 
 
 def inspect_source(text: str, filename: str, exports: tuple[str, ...],
-                   forbidden: tuple[str, ...]) -> StaticResult:
+                   forbidden: tuple[str, ...], given: tuple[str, ...] = (),
+                   options: tuple[str, ...] = ()) -> StaticResult:
+    """What can be said of a submission before it runs. ``forbidden``, ``given`` and ``options``
+    are its exercise's (``spec.Exercise``)."""
     try:
         tree = ast.parse(text, filename=filename)
     except SyntaxError as exc:
@@ -118,7 +179,8 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
     copied = imports_solutions(tree)
     if copied:
         return StaticResult(False, CheckStatus.DELEGATION, f"{copied}: a submission must be your own code")
-    delegation = find_delegation(tree, forbidden)
+    delegation = (find_delegation(tree, forbidden) or find_subclassed(tree, given)
+                  or find_forbidden_option(tree, options))
     if delegation:
         return StaticResult(False, CheckStatus.DELEGATION,
                             f"{delegation}: an exercise may not subclass, wrap or call the Keras "

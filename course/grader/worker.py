@@ -88,8 +88,9 @@ def load_student(path: str, stem: str):
 
 
 def find_delegation(module, exercise) -> str | None:
-    """A student class that inherits from one of the Keras built-ins it is checked against."""
-    forbidden = set(exercise.forbidden)
+    """A student class that inherits from one of the Keras built-ins it is checked against, or
+    from one its checks give it to use."""
+    forbidden = set(exercise.forbidden) | set(exercise.given)
     for name in exercise.exports:
         obj = getattr(module, name, None)
         if not inspect.isclass(obj):
@@ -109,8 +110,11 @@ _HARNESS_BUILTINS = {"LossScaleOptimizer"}
 def watch_builtins(exercise) -> list[str]:
     """Record every use of a forbidden Keras built-in from now on: constructing one (wrapping),
     or calling one of its own methods (a class of the student's that borrows
-    ``Adam.update_step``). Installed before the student's file is imported, so that a method
-    taken from the class at import time is the recording one."""
+    ``Adam.update_step``), and every update applied with a forbidden optimizer option set.
+    Installed before the student's file is imported, so that a method taken from the class at
+    import time is the recording one. The built-ins the checks give the student's code to use
+    (``exercise.given``, never among the forbidden) are not watched: calling them is the
+    exercise."""
     import keras
 
     used: list[str] = []
@@ -134,7 +138,26 @@ def watch_builtins(exercise) -> list[str]:
                 # (Operation.__new__); the recorder must show the original signature
                 record.__signature__ = inspect.signature(function)
                 setattr(cls, attr, record)
+    if exercise.forbidden_options:
+        _watch_options(exercise.forbidden_options, used)
     return used
+
+
+def _watch_options(options: tuple[str, ...], used: list[str]) -> None:
+    """Record every update a Keras optimizer applies with one of ``options`` set: the base
+    class's ``_backend_apply_gradients`` is where its own gradient accumulation (and the other
+    options' work) happens, however the option came to be set."""
+    import keras
+
+    owner = next(c for c in inspect.getmro(keras.optimizers.Optimizer)
+                 if "_backend_apply_gradients" in vars(c))
+    original = owner._backend_apply_gradients
+
+    def record(self, *args, **kwargs):
+        used.extend(option for option in options if getattr(self, option, None))
+        return original(self, *args, **kwargs)
+
+    owner._backend_apply_gradients = record
 
 
 def main(argv: list[str]) -> int:

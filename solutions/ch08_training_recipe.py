@@ -1,0 +1,430 @@
+"""Chapter 8 — the training recipe: reading a run's loss curves, and gradient accumulation.
+
+Two components the recipe leans on, each a real Keras subclass:
+
+- ``LossCurveDoctor``, a ``keras.callbacks.Callback`` that watches the loss of every batch (and
+  the validation loss of every epoch) while ``model.fit`` runs, and names what looks wrong — a NaN,
+  a spike, a noisy or flat curve, overfitting, a rate still too high at the end — each with advice;
+- ``AccumulateGradients``, a ``keras.optimizers.Optimizer`` that wraps another optimizer and
+  applies the mean gradient of ``steps`` micro-batches once every ``steps`` calls: the update of a
+  batch ``steps`` times larger, in the memory of a small one.
+
+The grader compares the doctor with the course's reference doctor (the rules below, exactly) on
+scripted loss streams and on real ``model.fit`` runs, and the wrapper with Keras's own
+accumulation (``gradient_accumulation_steps``) on the same inner optimizer. It refuses a wrapper
+that leans on Keras's accumulation, and a doctor that subclasses or calls Keras's
+``TerminateOnNaN`` or ``EarlyStopping``.
+
+Keras 3 quirk the doctor must undo: ``logs["loss"]`` at the end of batch j of an epoch (j counts
+from 0 in each epoch; it is the ``batch`` argument) is the MEAN loss of batches 0..j of that
+epoch, not batch j's own loss (chapter 7's LRFinder met it too).
+"""
+
+import contextlib
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+Schedule = keras.optimizers.schedules.LearningRateSchedule
+
+# What each finding tells the student, and what to try: the doctor's words, given. The messages
+# are filled in with the numbers that triggered the finding.
+ADVICE = {
+    "nan": "lower the learning rate (10x), clip the gradients (global_clipnorm=1.0), check the "
+           "inputs for NaN; under float16, make sure a loss scale is in use",
+    "spike": "clip the gradients (global_clipnorm=1.0), add a warmup, or lower the learning rate; "
+             "look for a bad batch in the data",
+    "noisy": "average more examples per update (a larger batch, or AccumulateGradients), lower "
+             "the learning rate, or decay it",
+    "flat": "raise the learning rate (an LR range test finds one), standardize the inputs, check "
+            "that the labels match the inputs",
+    "overfitting": "stop at the best epoch (EarlyStopping with restore_best_weights=True), add "
+                   "weight decay or augmentation, or train on more data",
+    "lr_too_high": "decay the learning rate towards the end (cosine or step decay), or start "
+                   "lower",
+}
+
+
+@keras.saving.register_keras_serializable(package="course")
+class LossCurveDoctor(keras.callbacks.Callback):
+    """Reads a run's loss curves while it trains and reports what looks wrong, with advice.
+
+    w = window; b_k = the true loss of global batch k (k counts batches from 0 across epochs).
+
+    b          = (j + 1) * mean_j - j * mean_(j-1)     (mean_j: logs["loss"] after batch j of
+                                                        this epoch; mean_(-1) = 0)
+    "nan"      b is NaN or infinite: reported the first time; stop training if stop_on_nan.
+               A non-finite b is kept in ``losses`` but takes no part in any rule below.
+    "spike"    at least w finite losses before b, and b > spike_factor * median(the last w of
+               them); after a spike at step s the next one can be reported at step s + w.
+    windows    every time the count of finite losses reaches a multiple of w, window i (from 0)
+               is the last w finite losses: mean_i, cv_i = std_i / |mean_i| (population std).
+    "noisy"    the first window with cv_i > noise_ratio.
+    "flat"     the first window i >= 2 with mean_i > (1 - flat_tolerance) * mean_0.
+    "overfitting"  at the end of epoch e, over the epochs with finite training and validation
+               losses t and v: e* = the first epoch of the lowest v; reported when
+               e - e* >= overfit_patience and t_e < t_e* (the training loss still falls).
+    "lr_too_high"  at the end of training, with at least two windows: the last one, L, has
+               mean_L >= mean_(L-1) and cv_L > noise_ratio (no progress, only jumps).
+
+    Each kind of finding is reported once, except spikes. Within one batch the order is "nan",
+    "spike", "noisy", "flat". A finding is a dict ``{"code", "step", "epoch", "message",
+    "advice"}``: ``step`` is k (None for "overfitting"), ``epoch`` counts from 0.
+
+    Args:
+        window: w, the number of batches a window and a spike's median look at.
+        spike_factor: how many times the recent median a batch's loss must exceed to be a spike.
+        flat_tolerance: the fraction of its starting level the loss must lose by window 2.
+        noise_ratio: the spread (std / mean) above which a window is noisy.
+        overfit_patience: epochs since the best validation loss before overfitting is reported.
+        stop_on_nan: set ``model.stop_training`` on a non-finite loss.
+        verbose: print each finding when found, and the summary when training ends.
+    """
+
+    def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
+                 overfit_patience=3, stop_on_nan=True, verbose=True):
+        # TODO: call super().__init__(); check the arguments (window an integer >= 2,
+        # spike_factor > 1, 0 <= flat_tolerance < 1, noise_ratio > 0, overfit_patience an
+        # integer >= 1) with clear errors; keep them; start with empty `losses` and `findings`.
+        # BEGIN SOLUTION
+        super().__init__()
+        if isinstance(window, bool) or int(window) != window or window < 2:
+            raise ValueError(f"window must be an integer >= 2, got {window!r}")
+        if not spike_factor > 1:
+            raise ValueError(f"spike_factor must be > 1, got {spike_factor!r}")
+        if not 0 <= flat_tolerance < 1:
+            raise ValueError(f"flat_tolerance must be in [0, 1), got {flat_tolerance!r}")
+        if not noise_ratio > 0:
+            raise ValueError(f"noise_ratio must be > 0, got {noise_ratio!r}")
+        if (isinstance(overfit_patience, bool) or int(overfit_patience) != overfit_patience
+                or overfit_patience < 1):
+            raise ValueError(f"overfit_patience must be an integer >= 1, got {overfit_patience!r}")
+        self.window = int(window)
+        self.spike_factor = float(spike_factor)
+        self.flat_tolerance = float(flat_tolerance)
+        self.noise_ratio = float(noise_ratio)
+        self.overfit_patience = int(overfit_patience)
+        self.stop_on_nan = bool(stop_on_nan)
+        self.verbose = bool(verbose)
+        self.losses, self.findings = [], []
+        # END SOLUTION
+
+    def on_train_begin(self, logs=None):
+        """Forget everything: a doctor can watch several runs, one after the other."""
+        # BEGIN SOLUTION
+        self.losses, self.findings = [], []
+        self._epoch = 0
+        self._previous_mean = 0.0
+        self._finite = []             # the finite losses, in order: what every rule looks at
+        self._last_spike = None       # the step of the last spike reported
+        self._window_means, self._window_cvs = [], []
+        self._epoch_losses = []       # (epoch, training loss, validation loss), both finite
+        self._reported = set()        # the codes reported already (all but spikes once only)
+        # END SOLUTION
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Remember the epoch; Keras's running mean starts again."""
+        # BEGIN SOLUTION
+        self._epoch = epoch
+        self._previous_mean = 0.0
+        # END SOLUTION
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Recover this batch's loss, then apply the batch rules ("nan", "spike", the windows)."""
+        # TODO: compute in Python floats; the step k is len(self.losses) before appending (it
+        # goes on across epochs, while `batch` restarts at 0 every epoch).
+        # BEGIN SOLUTION
+        mean = float(logs["loss"])
+        loss = (batch + 1) * mean - batch * self._previous_mean
+        self._previous_mean = mean
+        step = len(self.losses)
+        self.losses.append(loss)
+        if not math.isfinite(loss):
+            if self.stop_on_nan:
+                self.model.stop_training = True
+            self._report("nan", step, f"the loss of step {step} is {loss}: training diverged")
+            return
+        w = self.window
+        recent = self._finite[-w:]
+        spike_allowed = self._last_spike is None or step >= self._last_spike + w
+        if len(recent) == w and spike_allowed:
+            median = float(np.median(recent))
+            if loss > self.spike_factor * median:
+                self._last_spike = step
+                self._report("spike", step, f"the loss jumped to {loss:.4g} at step {step}, "
+                             f"{loss / median:.1f} times the median of the {w} batches before it",
+                             once=False)
+        self._finite.append(loss)
+        if len(self._finite) % w == 0:
+            self._close_window(step)
+        # END SOLUTION
+
+    def _close_window(self, step):
+        """Window i (the last w finite losses) is complete at ``step``: its rules."""
+        # BEGIN SOLUTION
+        window = np.asarray(self._finite[-self.window:])
+        mean, spread = float(window.mean()), float(window.std())
+        cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
+        self._window_means.append(mean)
+        self._window_cvs.append(cv)
+        i = len(self._window_means) - 1
+        if cv > self.noise_ratio:
+            self._report("noisy", step, f"over the {self.window} batches to step {step} the loss "
+                         f"spreads by {cv:.0%} of its mean ({mean:.4g})")
+        first = self._window_means[0]
+        if i >= 2 and mean > (1 - self.flat_tolerance) * first:
+            self._report("flat", step, f"after {(i + 1) * self.window} batches the loss ({mean:.4g})"
+                         f" is still {mean / first:.0%} of where it started ({first:.4g})")
+        # END SOLUTION
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Record the epoch's training and validation losses; the overfitting rule."""
+        # BEGIN SOLUTION
+        logs = logs or {}
+        if "loss" not in logs or "val_loss" not in logs:
+            return
+        train, val = float(logs["loss"]), float(logs["val_loss"])
+        if not (math.isfinite(train) and math.isfinite(val)):
+            return
+        self._epoch_losses.append((epoch, train, val))
+        best_epoch, best_train, best_val = min(self._epoch_losses, key=lambda row: row[2])
+        if epoch - best_epoch >= self.overfit_patience and train < best_train:
+            self._report("overfitting", None, f"the validation loss was lowest at epoch "
+                         f"{best_epoch} ({best_val:.4g}) and has not improved for "
+                         f"{epoch - best_epoch} epochs, while the training loss kept falling",
+                         epoch=epoch)
+        # END SOLUTION
+
+    def on_train_end(self, logs=None):
+        """The "lr_too_high" rule on the last two windows, then the summary."""
+        # BEGIN SOLUTION
+        means, cvs = self._window_means, self._window_cvs
+        if len(means) >= 2 and means[-1] >= means[-2] and cvs[-1] > self.noise_ratio:
+            self._report("lr_too_high", len(self.losses) - 1,
+                         f"the last {self.window} batches are no lower than the {self.window} "
+                         f"before them ({means[-1]:.4g} vs {means[-2]:.4g}) and spread by "
+                         f"{cvs[-1]:.0%} of their mean")
+        if self.verbose:
+            print(self.summary())
+        # END SOLUTION
+
+    def _report(self, code, step, message, epoch=None, once=True):
+        """Add a finding (each code once unless ``once`` is False) and print it if verbose."""
+        # BEGIN SOLUTION
+        if once and code in self._reported:
+            return
+        self._reported.add(code)
+        finding = {"code": code, "step": step, "epoch": self._epoch if epoch is None else epoch,
+                   "message": message, "advice": ADVICE[code]}
+        self.findings.append(finding)
+        if self.verbose:
+            print(f"LossCurveDoctor: {self._line(finding)}")
+        # END SOLUTION
+
+    @staticmethod
+    def _line(finding):
+        where = (f"step {finding['step']}, epoch {finding['epoch']}" if finding["step"] is not None
+                 else f"epoch {finding['epoch']}")
+        return f"[{finding['code']}] {where}: {finding['message']}. Try: {finding['advice']}."
+
+    def summary(self):
+        """Every finding, one line each; or one line saying the run looks healthy."""
+        # BEGIN SOLUTION
+        if not self.findings:
+            return (f"LossCurveDoctor: no finding in {len(self.losses)} batches: the run looks "
+                    "healthy")
+        return "\n".join(self._line(finding) for finding in self.findings)
+        # END SOLUTION
+
+    def get_config(self):
+        """The constructor's seven arguments, so that ``from_config(get_config())`` rebuilds it."""
+        # BEGIN SOLUTION
+        return {"window": self.window, "spike_factor": self.spike_factor,
+                "flat_tolerance": self.flat_tolerance, "noise_ratio": self.noise_ratio,
+                "overfit_patience": self.overfit_patience, "stop_on_nan": self.stop_on_nan,
+                "verbose": self.verbose}
+        # END SOLUTION
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="course")
+class AccumulateGradients(keras.optimizers.Optimizer):
+    """Applies the mean gradient of ``steps`` micro-batches once every ``steps`` calls, through
+    the optimizer it wraps: the update of a batch ``steps`` times larger, in the memory of one.
+
+    k = this optimizer's own step counter: the micro-batches seen so far (0 at the first call)
+
+    (k + 1) % steps != 0:   acc = acc + g                     (per variable; no update)
+    (k + 1) % steps == 0:   m = (g + acc) / steps             (the mean of the steps gradients)
+                            n = sqrt(sum over all variables of sum(m * m))   (the global norm)
+                            m = m * global_clipnorm / max(n, global_clipnorm)
+                                                              (only with global_clipnorm)
+                            inner.apply(m) at the rate schedule(k);  acc = 0
+
+    The counting is Keras's own accumulation's (``gradient_accumulation_steps``), which the
+    grader compares with:
+
+    - the wrapped optimizer's ``iterations`` counts the updates applied, not the micro-batches:
+      it is the step Adam's bias correction sees (t = updates + 1), and this optimizer's
+      ``iterations`` reports the same;
+    - a learning-rate schedule is a function of the micro-batch: an update applied on
+      micro-batch k uses ``schedule(k)``, for its step and for the weight decay. The wrapped
+      optimizer would evaluate its schedule at its own step count (the updates), so during an
+      update it is handed the rate of micro-batch k instead;
+    - the wrapped optimizer's own options (weight decay, clipnorm) act once per update, on the
+      mean (and globally clipped) gradient, because it only sees the updates.
+
+    Args:
+        optimizer: the ``keras.optimizers.Optimizer`` that applies the updates.
+        steps: micro-batches per update (1: every call is an update).
+        global_clipnorm: clip the mean gradient to this global norm first (None: no clipping).
+        **kwargs: ``name``; the base optimizer's other options belong to the wrapped optimizer.
+    """
+
+    def __init__(self, optimizer, steps=2, global_clipnorm=None, **kwargs):
+        # TODO: check the arguments with clear errors (a keras Optimizer that does not
+        # accumulate already; steps an integer >= 1; global_clipnorm None or > 0, and not on top
+        # of the wrapped optimizer's own clipping). Call the base constructor with
+        # learning_rate=0.0 (the rate is the wrapped optimizer's, as in LossScaleOptimizer) and
+        # the name; keep the arguments, and the wrapped optimizer's schedule if its rate is one
+        # (its private `_learning_rate`).
+        # BEGIN SOLUTION
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(f"optimizer must be a keras.optimizers.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        if optimizer.gradient_accumulation_steps:
+            raise ValueError("the optimizer to wrap accumulates gradients already "
+                             "(gradient_accumulation_steps); give it without")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if global_clipnorm is not None:
+            if not global_clipnorm > 0:
+                raise ValueError(f"global_clipnorm must be > 0 or None, got {global_clipnorm!r}")
+            if optimizer.clipnorm or optimizer.clipvalue or optimizer.global_clipnorm:
+                raise ValueError("the optimizer to wrap clips its gradients already: use either "
+                                 "its clipping or global_clipnorm here, not both (as Keras "
+                                 "allows only one of clipnorm, clipvalue and global_clipnorm)")
+        unknown = sorted(set(kwargs) - {"name"})
+        if unknown:
+            raise ValueError(f"AccumulateGradients takes optimizer, steps, global_clipnorm and "
+                             f"name; got {unknown}: the base optimizer's options (weight_decay, "
+                             "clipnorm, ...) go on the optimizer it wraps")
+        super().__init__(learning_rate=0.0, **kwargs)
+        self.optimizer = optimizer
+        self.steps = int(steps)
+        self.global_clipnorm = None if global_clipnorm is None else float(global_clipnorm)
+        rate = optimizer._learning_rate
+        self._schedule = rate if isinstance(rate, Schedule) else None
+        # END SOLUTION
+
+    def build(self, var_list):
+        """One accumulator per variable (zeros, the variable's shape); build the wrapped one."""
+        # BEGIN SOLUTION
+        if self.built:
+            return
+        super().build(var_list)
+        self.accumulators = self.add_optimizer_variables(var_list, "accumulator")
+        self.optimizer.build(var_list)
+        # END SOLUTION
+
+    @property
+    def variables(self):
+        """This optimizer's variables (its counter, the accumulators) and the wrapped one's: what
+        a .keras file saves, so that a loaded model resumes mid-accumulation."""
+        # BEGIN SOLUTION
+        return super().variables + self.optimizer.variables
+        # END SOLUTION
+
+    @property
+    def iterations(self):
+        """The updates applied (the wrapped optimizer's step count), as in Keras's accumulation."""
+        # BEGIN SOLUTION
+        return self.optimizer.iterations
+        # END SOLUTION
+
+    @property
+    def learning_rate(self):
+        """The rate the next update would use: ``schedule(k)``, or the wrapped optimizer's rate."""
+        # BEGIN SOLUTION
+        if self._schedule is not None:
+            return self._schedule(super().iterations)
+        return self.optimizer.learning_rate
+        # END SOLUTION
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.optimizer.learning_rate = value
+
+    def apply(self, grads, trainable_variables=None):
+        """Accumulate this micro-batch's gradients, or apply the mean of the last ``steps``."""
+        # TODO: build on the first call; k is the base class's counter (super().iterations,
+        # which you increment yourself since this replaces the base class's apply). No Python
+        # `if` on k: inside model.fit it is a symbolic tensor. Choose the branch with
+        # ops.cond(is_update, update, accumulate), each branch a function that assigns
+        # variables and returns None (as Keras's own accumulation does).
+        # BEGIN SOLUTION
+        if trainable_variables is None:
+            variables = self._trainable_variables
+        else:
+            variables = list(trainable_variables)
+            if not self.built:
+                self.build(variables)
+        accumulators = [self.accumulators[self._get_variable_index(v)] for v in variables]
+        micro_batch = super().iterations
+
+        def update():
+            mean = [(g + a) / self.steps for g, a in zip(grads, accumulators)]
+            if self.global_clipnorm is not None:
+                norm = ops.sqrt(sum(ops.sum(ops.square(m)) for m in mean))
+                mean = [m * (self.global_clipnorm / ops.maximum(norm, self.global_clipnorm))
+                        for m in mean]
+            with self._rate_of(micro_batch):
+                self.optimizer.apply(mean, variables)
+            for a in accumulators:
+                a.assign(ops.zeros_like(a))
+
+        def accumulate():
+            for g, a in zip(grads, accumulators):
+                a.assign_add(g)
+
+        ops.cond(ops.equal((micro_batch + 1) % self.steps, 0), update, accumulate)
+        micro_batch.assign_add(1)
+        # END SOLUTION
+
+    @contextlib.contextmanager
+    def _rate_of(self, micro_batch):
+        """While the wrapped optimizer applies an update, it reads the rate of this micro-batch:
+        its schedule is swapped for a function that returns ``schedule(k)``, then put back (its
+        config, and so a saved model, keep the schedule itself)."""
+        # BEGIN SOLUTION
+        if self._schedule is None:
+            yield
+            return
+        self.optimizer.learning_rate = lambda: self._schedule(micro_batch)
+        try:
+            yield
+        finally:
+            self.optimizer.learning_rate = self._schedule
+        # END SOLUTION
+
+    def get_config(self):
+        """The wrapped optimizer serialized, ``steps`` and ``global_clipnorm`` (and the name)."""
+        # BEGIN SOLUTION
+        return {"name": self.name, "optimizer": keras.optimizers.serialize(self.optimizer),
+                "steps": self.steps, "global_clipnorm": self.global_clipnorm}
+        # END SOLUTION
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild the wrapped optimizer from its serialized form, then this one around it."""
+        # BEGIN SOLUTION
+        config = dict(config)
+        optimizer = keras.optimizers.deserialize(config.pop("optimizer"),
+                                                 custom_objects=custom_objects)
+        return cls(optimizer, **config)
+        # END SOLUTION
