@@ -859,9 +859,10 @@ def run_wrapper_config(impl, inputs, ctx):
         if not (isinstance(inner_config, dict) and isinstance(inner_config.get("config"), dict)):
             out[f"{label} optimizer"] = f"<not a serialized optimizer: {inner_config!r:.80}>"
             continue
-        out[f"{label} optimizer class"] = str(inner_config.get("class_name"))
+        # as serialized, or as Keras's deserializers leave a config they read: the optimizer's
+        # class name in lower case, its schedule an object
+        out[f"{label} optimizer class"] = str(inner_config.get("class_name")).lower()
         out[f"{label} optimizer beta_1"] = core.plain(inner_config["config"].get("beta_1"))
-        # a schedule serialized, or (Keras's from_config deserializes it in place) the object
         rate = inner_config["config"].get("learning_rate")
         out[f"{label} optimizer schedule"] = str(rate.get("class_name") if isinstance(rate, dict)
                                                  else type(rate).__name__)
