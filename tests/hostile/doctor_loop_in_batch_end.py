@@ -1,0 +1,6 @@
+# hostile: an infinite loop inside the loss-curve doctor's on_train_batch_end
+# solution: ch08_training_recipe
+# where: LossCurveDoctor.on_train_batch_end
+# expect: timeout
+while True:
+    pass
