@@ -111,10 +111,15 @@ class ChapterRun:
 
 
 def _take_a_step(cls) -> None:
+    import inspect
+
     import keras
 
     variable = keras.Variable([1.0, 2.0, 3.0])
-    cls(learning_rate=0.1).apply_gradients([(keras.ops.ones(3), variable)])
+    # an optimizer that wraps another (chapter 8's AccumulateGradients) is given one to wrap
+    wraps = "optimizer" in inspect.signature(cls).parameters
+    optimizer = cls(keras.optimizers.SGD(0.1)) if wraps else cls(learning_rate=0.1)
+    optimizer.apply_gradients([(keras.ops.ones(3), variable)])
 
 
 _PROBES = {
