@@ -298,19 +298,143 @@ def ch07_lr_decay():
                            OneCycle=OneCycle, LRFinder=None)
 
 
+DOCTOR_DEFAULTS = {"window": 20, "spike_factor": 4.0, "flat_tolerance": 0.05, "noise_ratio": 0.5,
+                   "overfit_patience": 3, "stop_on_nan": True, "verbose": True}
+
+_DOCTOR_WORDS = {  # code: (what the reference doctor says, what it suggests)
+    "nan": ("the loss is not finite", "lower the learning rate or clip the gradients"),
+    "spike": ("the loss jumped far above its recent median", "clip the gradients or warm up"),
+    "noisy": ("the loss jumps around its mean", "a larger batch or a lower learning rate"),
+    "flat": ("the loss has hardly come down", "raise the learning rate; check the data"),
+    "overfitting": ("validation loss rising while training loss falls", "stop earlier or regularize"),
+    "lr_too_high": ("the last window is no lower, only noisier", "decay the learning rate"),
+}
+
+
+class DoctorRules:
+    """Chapter 8's doctor rules (the exercise's docstring states them) in plain Python, with
+    each known mistake as a ``variant``; ``variant=None`` is the reference.
+
+    It has a callback's hooks, so the grader's driver plays a scripted run to it exactly as to
+    a student's doctor, and the reference ``LossCurveDoctor`` below hands its hooks to it.
+    """
+
+    def __init__(self, hp: dict, variant: str | None = None):
+        self.hp, self.variant = {**DOCTOR_DEFAULTS, **hp}, variant
+        self.model = None
+        self.on_train_begin()
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        self.losses, self.findings = [], []
+        self.epoch, self.batch, self.previous = 0, 0, 0.0
+        self.finite, self.last_spike, self.means, self.cvs, self.epochs = [], None, [], [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.previous = epoch, 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def report(self, code, step, epoch=None, once=True):
+        if once and code in {f["code"] for f in self.findings}:
+            return
+        message, advice = _DOCTOR_WORDS[code]
+        self.findings.append({"code": code, "step": step,
+                              "epoch": self.epoch if epoch is None else epoch,
+                              "message": message, "advice": advice})
+
+    def on_train_batch_end(self, batch, logs=None):
+        v, hp = self.variant, self.hp
+        w = hp["window"]
+        mean, k = float(logs["loss"]), len(self.losses)
+        j = k if v == "global_index" else batch
+        loss = mean if v == "running_mean" else (j + 1) * mean - j * self.previous
+        self.previous, self.batch = mean, batch
+        self.losses.append(loss)
+        step = batch if v == "steps_restart" else k
+        if not math.isfinite(loss):
+            if hp["stop_on_nan"] and v != "no_nan_stop":
+                self.model.stop_training = True
+            self.report("nan", step, once=v != "nan_repeated")
+            if v != "nan_in_windows":
+                return
+        spaced = (v == "spike_every_batch" or self.last_spike is None
+                  or step >= self.last_spike + w)
+        if len(self.finite) >= w and spaced:
+            recent = self.finite[-w:]
+            if v == "spike_mean":
+                level = float(np.mean(recent))
+            else:
+                level = float(np.median(self.finite if v == "spike_all_past" else recent))
+            if loss > hp["spike_factor"] * level:
+                self.last_spike = step
+                self.report("spike", step, once=False)
+        self.finite.append(loss)
+        if (len(self.finite) >= w if v == "overlapping_windows" else len(self.finite) % w == 0):
+            self.close_window(step)
+
+    def close_window(self, step):
+        hp, once = self.hp, self.variant != "findings_repeated"
+        level, cv = _level_and_spread(self.finite[-hp["window"]:])
+        self.means.append(level)
+        self.cvs.append(cv)
+        if cv > hp["noise_ratio"]:
+            self.report("noisy", step, once=once)
+        if len(self.means) >= 3 and level > (1 - hp["flat_tolerance"]) * self.means[0]:
+            self.report("flat", step, once=once)
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self.variant
+        train, val = (logs or {}).get("loss"), (logs or {}).get("val_loss")
+        if train is None or val is None:
+            return
+        train, val = float(train), float(val)
+        if not all(map(math.isfinite, (train, val))):
+            return
+        self.epochs.append((epoch, train, val))
+        best_epoch, best_train, _ = min(self.epochs, key=lambda row: row[2])
+        waited, patience = epoch - best_epoch, self.hp["overfit_patience"]
+        if v == "overfit_no_patience":
+            patient = waited >= 1
+        elif v == "overfit_patience_off_by_one":
+            patient = waited > patience
+        else:
+            patient = waited >= patience
+        if patient and (v == "overfit_ignores_training" or train < best_train):
+            self.report("overfitting", None, epoch=epoch)
+
+    def on_train_end(self, logs=None):
+        if (len(self.means) >= 2 and self.means[-1] >= self.means[-2]
+                and self.cvs[-1] > self.hp["noise_ratio"]):
+            last = self.batch if self.variant == "steps_restart" else len(self.losses) - 1
+            self.report("lr_too_high", last)
+
+
+def _level_and_spread(values) -> tuple[float, float]:
+    """A window's mean and its coefficient of variation (population std over |mean|)."""
+    window = np.asarray(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        level, std = float(window.mean()), float(window.std())
+    if level == 0.0:
+        return level, (math.inf if std else 0.0)
+    return level, std / abs(level)
+
+
 def ch08_training_recipe():
     """The course's reference doctor and Keras's own gradient accumulation under the student's
     names (runs in the reference worker, and in chapter 8 while a stub is not implemented).
 
-    ``LossCurveDoctor`` is course code: the rules the exercise's docstring states, written once
-    more (the grader's plain-Python model of them, with its known mistakes, is checked against
-    it in the project's tests). ``AccumulateGradients`` takes the student's arguments and runs
-    Keras's ``gradient_accumulation_steps`` and ``global_clipnorm`` on an optimizer of the
-    wrapped one's class, built from its config: the numbers the exercise must reproduce. (A
-    config does not carry ``exclude_from_weight_decay``: exclusions set on the wrapped optimizer
-    are not seen by this reference.)
+    ``LossCurveDoctor`` is a Keras callback around ``DoctorRules`` (the rules the exercise's
+    docstring states, written once; the grader's known mistakes are its variants).
+    ``AccumulateGradients`` takes the student's arguments and runs Keras's
+    ``gradient_accumulation_steps`` and ``global_clipnorm`` on an optimizer of the wrapped one's
+    class, built from its config: the numbers the exercise must reproduce. (A config does not
+    carry ``exclude_from_weight_decay``: exclusions set on the wrapped optimizer are not seen by
+    this reference.)
     """
-    import statistics
     from types import SimpleNamespace
 
     import keras
@@ -319,107 +443,69 @@ def ch08_training_recipe():
 
     @register
     class LossCurveDoctor(keras.callbacks.Callback):
-        CODES_ONCE = ("nan", "noisy", "flat", "overfitting", "lr_too_high")
-
         def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
                      overfit_patience=3, stop_on_nan=True, verbose=True):
             super().__init__()
-            if int(window) != window or window < 2:
-                raise ValueError(f"window must be an integer >= 2, got {window!r}")
-            if int(overfit_patience) != overfit_patience or overfit_patience < 1:
-                raise ValueError(f"overfit_patience must be an integer >= 1, got "
-                                 f"{overfit_patience!r}")
+            settings = {"window": window, "spike_factor": spike_factor,
+                        "flat_tolerance": flat_tolerance, "noise_ratio": noise_ratio,
+                        "overfit_patience": overfit_patience, "stop_on_nan": bool(stop_on_nan),
+                        "verbose": bool(verbose)}
+            for name in ("window", "overfit_patience"):
+                low = 2 if name == "window" else 1
+                if isinstance(settings[name], bool) or int(settings[name]) != settings[name] \
+                        or settings[name] < low:
+                    raise ValueError(f"{name} must be an integer >= {low}, got {settings[name]!r}")
             if not (spike_factor > 1 and 0 <= flat_tolerance < 1 and noise_ratio > 0):
                 raise ValueError("spike_factor must be > 1, flat_tolerance in [0, 1) and "
                                  "noise_ratio > 0")
-            self.settings = {"window": int(window), "spike_factor": float(spike_factor),
-                             "flat_tolerance": float(flat_tolerance),
-                             "noise_ratio": float(noise_ratio),
+            self.settings = {**settings, "window": int(window),
                              "overfit_patience": int(overfit_patience),
-                             "stop_on_nan": bool(stop_on_nan), "verbose": bool(verbose)}
-            self.on_train_begin()
+                             "spike_factor": float(spike_factor),
+                             "flat_tolerance": float(flat_tolerance),
+                             "noise_ratio": float(noise_ratio)}
+            self.rules = DoctorRules(self.settings)
+
+        losses = property(lambda self: self.rules.losses)
+        findings = property(lambda self: self.rules.findings)
+
+        def set_model(self, model):
+            super().set_model(model)
+            self.rules.set_model(model)
 
         def on_train_begin(self, logs=None):
-            self.losses, self.findings = [], []
-            self._epoch, self._mean_before = 0, 0.0
-            self._finite, self._spikes, self._windows, self._epochs = [], [], [], []
-
-        def _found(self, code, step, epoch, message, advice):
-            if code in self.CODES_ONCE and any(f["code"] == code for f in self.findings):
-                return
-            self.findings.append({"code": code, "step": step, "epoch": epoch,
-                                  "message": message, "advice": advice})
-            if self.settings["verbose"]:
-                print(f"[{code}] step {step}, epoch {epoch}: {message} ({advice})")
+            self.rules.on_train_begin(logs)
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._epoch, self._mean_before = epoch, 0.0
+            self.rules.on_epoch_begin(epoch, logs)
 
         def on_train_batch_end(self, batch, logs=None):
-            s = self.settings
-            w = s["window"]
-            running = float(logs["loss"])
-            loss = running * (batch + 1) - self._mean_before * batch
-            self._mean_before = running
-            step = len(self.losses)
-            self.losses.append(loss)
-            if math.isnan(loss) or math.isinf(loss):
-                if s["stop_on_nan"]:
-                    self.model.stop_training = True
-                self._found("nan", step, self._epoch, f"loss {loss} at step {step}",
-                            "lower the learning rate or clip the gradients")
-                return
-            if (len(self._finite) >= w and (not self._spikes or step - self._spikes[-1] >= w)
-                    and loss > s["spike_factor"] * statistics.median(self._finite[-w:])):
-                self._spikes.append(step)
-                self._found("spike", step, self._epoch, f"loss {loss:.4g} at step {step}",
-                            "clip the gradients or lower the learning rate")
-            self._finite.append(loss)
-            if len(self._finite) % w:
-                return
-            window = self._finite[-w:]
-            mean, spread = statistics.fmean(window), statistics.pstdev(window)
-            cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
-            self._windows.append((mean, cv))
-            if cv > s["noise_ratio"]:
-                self._found("noisy", step, self._epoch, f"spread {cv:.0%} of the mean",
-                            "a larger batch or a lower learning rate")
-            if (len(self._windows) >= 3
-                    and mean > (1 - s["flat_tolerance"]) * self._windows[0][0]):
-                self._found("flat", step, self._epoch, "the loss has hardly come down",
-                            "raise the learning rate")
+            known = len(self.findings)
+            self.rules.on_train_batch_end(batch, logs)
+            self._say(known)
 
         def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            if "loss" not in logs or "val_loss" not in logs:
-                return
-            train, val = float(logs["loss"]), float(logs["val_loss"])
-            if not (math.isfinite(train) and math.isfinite(val)):
-                return
-            self._epochs.append((epoch, train, val))
-            lowest = min(val for _, _, val in self._epochs)
-            best_epoch, best_train, _ = next(row for row in self._epochs if row[2] == lowest)
-            if (epoch - best_epoch >= self.settings["overfit_patience"]
-                    and train < best_train):
-                self._found("overfitting", None, epoch,
-                            f"validation loss lowest at epoch {best_epoch}",
-                            "stop earlier or regularize")
+            known = len(self.findings)
+            self.rules.on_epoch_end(epoch, logs)
+            self._say(known)
 
         def on_train_end(self, logs=None):
-            if len(self._windows) >= 2:
-                (before, _), (last, cv) = self._windows[-2:]
-                if last >= before and cv > self.settings["noise_ratio"]:
-                    self._found("lr_too_high", len(self.losses) - 1, self._epoch,
-                                "the last window is no lower, only noisier",
-                                "decay the learning rate")
+            known = len(self.findings)
+            self.rules.on_train_end(logs)
+            self._say(known)
             if self.settings["verbose"]:
                 print(self.summary())
 
+        def _say(self, known):
+            if self.settings["verbose"]:
+                for finding in self.findings[known:]:
+                    print(self._line(finding))
+
+        @staticmethod
+        def _line(f):
+            return f"[{f['code']}] step {f['step']}, epoch {f['epoch']}: {f['message']} ({f['advice']})"
+
         def summary(self):
-            if not self.findings:
-                return "no finding: the run looks healthy"
-            return "\n".join(f"[{f['code']}] step {f['step']}, epoch {f['epoch']}: "
-                             f"{f['message']} ({f['advice']})" for f in self.findings)
+            return "\n".join(map(self._line, self.findings)) or "no finding: the run looks healthy"
 
         def get_config(self):
             return dict(self.settings)
@@ -432,14 +518,20 @@ def ch08_training_recipe():
     class AccumulateGradients(keras.optimizers.Optimizer):
         def __init__(self, optimizer, steps=2, global_clipnorm=None, **kwargs):
             super().__init__(learning_rate=0.0, **kwargs)
-            if not isinstance(optimizer, keras.optimizers.Optimizer):
-                raise TypeError(f"optimizer must be a keras Optimizer, got {optimizer!r}")
-            if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-                raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-            if global_clipnorm is not None and not global_clipnorm > 0:
-                raise ValueError(f"global_clipnorm must be > 0 or None, got {global_clipnorm!r}")
-            if optimizer.gradient_accumulation_steps:
-                raise ValueError("the optimizer to wrap accumulates gradients already")
+            problem = (
+                "optimizer must be a keras Optimizer" if not isinstance(
+                    optimizer, keras.optimizers.Optimizer)
+                else "steps must be an integer >= 1" if (
+                    isinstance(steps, bool) or int(steps) != steps or steps < 1)
+                else "global_clipnorm must be > 0 or None" if (
+                    global_clipnorm is not None and not global_clipnorm > 0)
+                else "the optimizer to wrap accumulates gradients already" if (
+                    getattr(optimizer, "gradient_accumulation_steps", None))
+                else None)
+            if problem:
+                error = TypeError if problem.startswith("optimizer") else ValueError
+                raise error(f"{problem} (got optimizer={optimizer!r}, steps={steps!r}, "
+                            f"global_clipnorm={global_clipnorm!r})")
             self.optimizer, self.steps, self.global_clipnorm = optimizer, int(steps), global_clipnorm
             # Keras refuses a global_clipnorm on top of the optimizer's own clipping
             self.accumulating = type(optimizer).from_config(
@@ -480,10 +572,8 @@ def ch08_training_recipe():
 
         @classmethod
         def from_config(cls, config, custom_objects=None):
-            config = dict(config)
-            optimizer = keras.optimizers.deserialize(config.pop("optimizer"),
-                                                     custom_objects=custom_objects)
-            return cls(optimizer, **config)
+            inner = keras.optimizers.deserialize(config["optimizer"], custom_objects=custom_objects)
+            return cls(inner, **{k: v for k, v in config.items() if k != "optimizer"})
 
     return SimpleNamespace(LossCurveDoctor=LossCurveDoctor,
                            AccumulateGradients=AccumulateGradients)

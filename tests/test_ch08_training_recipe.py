@@ -1,11 +1,11 @@
 """Chapter 8 (the loss-curve doctor and gradient accumulation): the models behind its grader.
 
-Fast tests check the reference doctor's rules on hand-made streams, the grader's plain-Python
-doctor (``DoctorModel``, which names mistakes) against the reference on every scripted check and
-on real fits, the NumPy model of the wrapper against Keras's own accumulation, every known
-mistake far from the right answer where a check names it, the solution's and the reference's
-errors on bad arguments, and the source checks that keep Keras's accumulation out of a
-submission. The submission variants are graded in test_variants.py; the solution's 10/10 and
+Fast tests check the reference doctor's rules on hand-made streams; the plain-Python rules
+(``DoctorRules``, whose variants name mistakes) against the reference callback around them and
+against the solution, on every scripted check and on real fits; the NumPy model of the wrapper
+against Keras's own accumulation; every known mistake far from the right answer where a check
+names it; the solution's and the reference's errors on bad arguments; and the source checks that
+keep Keras's accumulation out of a submission. The submission variants are graded in test_variants.py; the solution's 10/10 and
 the stub's 0/10 in test_solutions_and_stubs.py.
 """
 
@@ -164,7 +164,7 @@ def test_scripted_runs_show_what_they_are_made_for():
         for seed in range(40):
             inputs = check.make_inputs(seed)
             for label, codes in runs.items():
-                doctor = g.DoctorModel(inputs["runs"][label]["hp"])
+                doctor = references.DoctorRules(inputs["runs"][label]["hp"])
                 g.drive(doctor, g.logged(inputs["runs"][label]["epochs"]))
                 assert [f["code"] for f in doctor.findings] == codes, (name, seed, label)
 
@@ -324,3 +324,27 @@ def test_the_solution_passes_the_source_checks_and_a_subclass_does_not():
     flagged = static.inspect_source(text, f"{STEM}.py", exercise.exports, exercise.forbidden,
                                     exercise.given, exercise.forbidden_options)
     assert not flagged.ok and "subclasses the Keras built-in keras.optimizers.Adam" in flagged.message
+
+
+@pytest.mark.parametrize("line", [
+    "from course.references import ch08_training_recipe",
+    "from course import references",
+    "import course.references as r",
+    "from course.grader.ch08_training_recipe import DoctorRules",
+    "from solutions.ch08_training_recipe import LossCurveDoctor",
+])
+def test_importing_the_course_answers_is_refused(line):
+    """The student bundle carries the references and the grader (it grades locally): a
+    submission that imports them is not the student's own code."""
+    exercise = g.EXERCISE
+    text = line + "\n" + solution_text(STEM)
+    flagged = static.inspect_source(text, f"{STEM}.py", exercise.exports, exercise.forbidden,
+                                    exercise.given, exercise.forbidden_options)
+    assert not flagged.ok and flagged.status.name == "DELEGATION" and "line 1 imports" in flagged.message
+
+
+def test_the_course_toolkit_may_be_imported():
+    exercise = g.EXERCISE
+    text = "from course import toolkit\n" + solution_text(STEM)
+    assert static.inspect_source(text, f"{STEM}.py", exercise.exports, exercise.forbidden,
+                                 exercise.given, exercise.forbidden_options).ok

@@ -39,6 +39,10 @@ EXPECTED = {
                    "max |difference|", "LossScaleOptimizer", "32768")),
     "ch07_lr_decay": (("schedules", "warmup", "schedule_vs_constant", "lr_range_test",
                        "linear_scaling", "plateau_vs_schedule"), ()),
+    "ch08_training_recipe": (("recipe_vs_careless", "ablations", "lr_isolation",
+                              "gradient_norms", "doctor_gallery", "checkpoint_resume"),
+                             ("CNN (paper)", "max |ours - Keras|", "resumed from the checkpoint",
+                              "LossScaleOptimizer", "32768")),
 }
 STEMS = [c.stem for c in CHAPTERS]
 

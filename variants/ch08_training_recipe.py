@@ -146,4 +146,14 @@ VARIANTS = (
                   (("class LossCurveDoctor(keras.callbacks.Callback):",
                     "class LossCurveDoctor(keras.callbacks.TerminateOnNaN):"),),
                   kind=Kind.DELEGATION, checks=("losscurvedoctor.nan",)),
+    # the student bundle carries the course's references (it grades on the student's machine):
+    # a doctor that is the reference's, taken from there
+    from_solution(STEM, "doctor taken from the course's reference",
+                  (("Schedule = keras.optimizers.schedules.LearningRateSchedule",
+                    "Schedule = keras.optimizers.schedules.LearningRateSchedule\n"
+                    "from course.references import ch08_training_recipe as _reference\n"
+                    "LossCurveDoctor = _reference().LossCurveDoctor"),
+                   ("class LossCurveDoctor(keras.callbacks.Callback):",
+                    "class _Unused(keras.callbacks.Callback):")),
+                  kind=Kind.DELEGATION, checks=("losscurvedoctor.healthy",)),
 )

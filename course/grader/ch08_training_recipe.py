@@ -1,11 +1,11 @@
 """Checks for chapter 8: the LossCurveDoctor callback and the AccumulateGradients optimizer.
 
-``LossCurveDoctor`` is compared with the course's reference doctor (``course.references``), which
-implements the rules of the exercise's docstring. Most checks drive its hooks with scripted loss
-streams, turned into what Keras logs (each epoch's running mean), and a stand-in model; four run
-it in a real ``model.fit`` engineered to show a NaN, overfitting, a flat curve, or nothing wrong.
-``DoctorModel`` below is the same rules in plain Python with the known mistakes as variants: it
-names the mistake a student's findings match (the project's tests hold it to the reference).
+``LossCurveDoctor`` is compared with the course's reference doctor (``course.references``: a Keras
+callback around ``DoctorRules``, the rules of the exercise's docstring in plain Python). Most
+checks drive its hooks with scripted loss streams, turned into what Keras logs (each epoch's
+running mean), and a stand-in model; four run it in a real ``model.fit`` engineered to show a
+NaN, overfitting, a flat curve, or nothing wrong. ``DoctorRules`` with a ``variant`` is a known
+mistake: it names the mistake a student's findings match.
 
 ``AccumulateGradients`` is compared with Keras's own accumulation (``gradient_accumulation_steps``
 and ``global_clipnorm`` on an optimizer of the wrapped one's class): the optimizer suite's
@@ -29,114 +29,12 @@ from course.grader.optimizer_suite import (build_model, draw_fit_data, draw_prob
                                            learning_rate_at, optimizer_kwargs, run_fit,
                                            run_save_load, run_trajectory)
 from course.grader.spec import Check, Exercise, Mistake
-from course.references import momentum_update
+from course.references import DOCTOR_DEFAULTS, DoctorRules, momentum_update
 
 # --------------------------------------------------------------------------------------------
-# LossCurveDoctor: its rules as a plain-Python model, and the driver that plays a run to it
+# LossCurveDoctor: the driver that plays a run to a doctor (the student's, or DoctorRules)
 
-DOCTOR_DEFAULTS = {"window": 20, "spike_factor": 4.0, "flat_tolerance": 0.05, "noise_ratio": 0.5,
-                   "overfit_patience": 3, "stop_on_nan": True, "verbose": True}
 CODES = ("nan", "spike", "noisy", "flat", "overfitting", "lr_too_high")
-
-
-class DoctorModel:
-    """The doctor's rules (the exercise's docstring), and each known mistake as a ``variant``.
-
-    It has a callback's hooks, so ``drive`` plays a run to it exactly as to a student's doctor.
-    """
-
-    def __init__(self, hp: dict, variant: str | None = None):
-        self.hp, self.variant = {**DOCTOR_DEFAULTS, **hp}, variant
-        self.model = None
-        self.on_train_begin()
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_train_begin(self, logs=None):
-        self.losses, self.findings = [], []
-        self.epoch, self.batch, self.previous = 0, 0, 0.0
-        self.finite, self.last_spike, self.means, self.cvs, self.epochs = [], None, [], [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.previous = epoch, 0.0
-
-    def on_train_batch_begin(self, batch, logs=None):
-        pass
-
-    def report(self, code, step, epoch=None, once=True):
-        if once and any(f["code"] == code for f in self.findings):
-            return
-        self.findings.append({"code": code, "step": step,
-                              "epoch": self.epoch if epoch is None else epoch})
-
-    def on_train_batch_end(self, batch, logs=None):
-        v, hp = self.variant, self.hp
-        w = hp["window"]
-        mean, k = float(logs["loss"]), len(self.losses)
-        j = k if v == "global_index" else batch
-        loss = mean if v == "running_mean" else (j + 1) * mean - j * self.previous
-        self.previous, self.batch = mean, batch
-        self.losses.append(loss)
-        step = batch if v == "steps_restart" else k
-        if not math.isfinite(loss):
-            if hp["stop_on_nan"] and v != "no_nan_stop":
-                self.model.stop_training = True
-            self.report("nan", step, once=v != "nan_repeated")
-            if v != "nan_in_windows":
-                return
-        spaced = (v == "spike_every_batch" or self.last_spike is None
-                  or step >= self.last_spike + w)
-        if len(self.finite) >= w and spaced:
-            recent = self.finite[-w:]
-            if v == "spike_mean":
-                level = float(np.mean(recent))
-            else:
-                level = float(np.median(self.finite if v == "spike_all_past" else recent))
-            if loss > hp["spike_factor"] * level:
-                self.last_spike = step
-                self.report("spike", step, once=False)
-        self.finite.append(loss)
-        if (len(self.finite) >= w if v == "overlapping_windows" else len(self.finite) % w == 0):
-            self.close_window(step)
-
-    def close_window(self, step):
-        hp, once = self.hp, self.variant != "findings_repeated"
-        window = np.asarray(self.finite[-hp["window"]:], dtype=np.float64)
-        with np.errstate(all="ignore"):
-            mean, spread = float(window.mean()), float(window.std())
-            cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
-        self.means.append(mean)
-        self.cvs.append(cv)
-        if cv > hp["noise_ratio"]:
-            self.report("noisy", step, once=once)
-        if len(self.means) >= 3 and mean > (1 - hp["flat_tolerance"]) * self.means[0]:
-            self.report("flat", step, once=once)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs, v = logs or {}, self.variant
-        if "loss" not in logs or "val_loss" not in logs:
-            return
-        train, val = float(logs["loss"]), float(logs["val_loss"])
-        if not (math.isfinite(train) and math.isfinite(val)):
-            return
-        self.epochs.append((epoch, train, val))
-        best_epoch, best_train, _ = min(self.epochs, key=lambda row: row[2])
-        waited, patience = epoch - best_epoch, self.hp["overfit_patience"]
-        if v == "overfit_no_patience":
-            patient = waited >= 1
-        elif v == "overfit_patience_off_by_one":
-            patient = waited > patience
-        else:
-            patient = waited >= patience
-        if patient and (v == "overfit_ignores_training" or train < best_train):
-            self.report("overfitting", None, epoch=epoch)
-
-    def on_train_end(self, logs=None):
-        if (len(self.means) >= 2 and self.means[-1] >= self.means[-2]
-                and self.cvs[-1] > self.hp["noise_ratio"]):
-            last = self.batch if self.variant == "steps_restart" else len(self.losses) - 1
-            self.report("lr_too_high", last)
 
 
 class StandIn:
@@ -393,10 +291,10 @@ def run_scripted(impl, inputs, ctx):
 
 
 def scripted_model(inputs, variant=None) -> dict:
-    """What ``run_scripted`` returns, from ``DoctorModel`` with ``variant``."""
+    """What ``run_scripted`` returns, from ``DoctorRules`` with ``variant``."""
     out = {}
     for label, run in inputs["runs"].items():
-        doctor = DoctorModel(run["hp"], variant)
+        doctor = DoctorRules(run["hp"], variant)
         out.update(doctor_outputs(doctor, drive(doctor, logged(run["epochs"])), label))
     return out
 
@@ -489,14 +387,14 @@ def observed_run(outputs: dict) -> list[dict]:
 
 
 def fit_model(inputs, variant=None) -> dict:
-    """What ``run_doctor_fit`` returns of the doctor, from ``DoctorModel`` with ``variant`` fed
+    """What ``run_doctor_fit`` returns of the doctor, from ``DoctorRules`` with ``variant`` fed
     the logs the student's own run recorded (``inputs["observed"]``)."""
-    doctor = DoctorModel({"verbose": False}, variant)
+    doctor = DoctorRules({"verbose": False}, variant)
     return doctor_outputs(doctor, drive(doctor, observed_run(inputs["observed"])))
 
 
 # --------------------------------------------------------------------------------------------
-# The doctor's known mistakes, each a variant of DoctorModel
+# The doctor's known mistakes, each a variant of DoctorRules
 
 DOCTOR_MISTAKES = {
     "running_mean": ("Keras's running epoch mean taken as the batch loss",

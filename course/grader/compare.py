@@ -57,7 +57,8 @@ def difference(key: str, student, reference, rtol: float, atol: float) -> str | 
         index = tuple(int(i) for i in np.argwhere((r_nan & ~s_nan) | ~same_special)[0])
         return f"{_where(key, index)}: yours is {_fmt(s[index])} where the reference is {r[index]}"
     finite = ~r_nan
-    err = np.where(finite, np.abs(s - r), 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf: masked out here
+        err = np.where(finite, np.abs(s - r), 0.0)
     bound = atol + rtol * np.abs(np.where(finite, r, 0.0))
     excess = err - bound
     if (excess <= 0).all():

@@ -135,18 +135,26 @@ def find_delegation(tree: ast.AST, forbidden: tuple[str, ...]) -> str | None:
     return None
 
 
+# What a submission may not import: the course's solutions, its references (chapter 8's doctor,
+# EMAMomentum's and OneCycle's models) and the grader's models of the known mistakes.
+_COURSE_ANSWERS = {"solutions": "the course's reference solutions",
+                   "course.references": "the course's reference implementations",
+                   "course.grader": "the grader's models"}
+
+
 def imports_solutions(tree: ast.AST) -> str | None:
-    """An import of the course's reference solutions (``solutions.chNN_...``), as a message."""
+    """An import of the course's solutions, references or grader, as a message."""
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
             continue
         for name in names:
-            if name.split(".")[0] == "solutions":
-                return f"line {node.lineno} imports the course's reference solutions ({name})"
+            for prefix, what in _COURSE_ANSWERS.items():
+                if name == prefix or name.startswith(prefix + "."):
+                    return f"line {node.lineno} imports {what} ({name})"
     return None
 
 
