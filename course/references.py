@@ -299,7 +299,7 @@ def ch07_lr_decay():
 
 
 DOCTOR_DEFAULTS = {"window": 20, "spike_factor": 4.0, "flat_tolerance": 0.05, "noise_ratio": 0.5,
-                   "overfit_patience": 3, "stop_on_nan": True, "verbose": True}
+                   "overfit_patience": 3, "floor": 0.1, "stop_on_nan": True, "verbose": True}
 
 _DOCTOR_WORDS = {  # code: (what the reference doctor says, what it suggests)
     "nan": ("the loss is not finite", "lower the learning rate or clip the gradients"),
@@ -369,17 +369,28 @@ class DoctorRules:
                 level = float(np.mean(recent))
             else:
                 level = float(np.median(self.finite if v == "spike_all_past" else recent))
-            if loss > hp["spike_factor"] * level:
+            if loss > hp["spike_factor"] * self.level(level):
                 self.last_spike = step
                 self.report("spike", step, once=False)
         self.finite.append(loss)
         if (len(self.finite) >= w if v == "overlapping_windows" else len(self.finite) % w == 0):
             self.close_window(step)
 
+    def level(self, value: float) -> float:
+        """The level a rule measures against: ``value``, or ``floor`` times the first window's
+        |mean| where that is larger (the "no_floor" mistake leaves it out)."""
+        if self.variant == "no_floor" or not self.means:
+            return value
+        return max(value, self.hp["floor"] * abs(self.means[0]))
+
     def close_window(self, step):
         hp, once = self.hp, self.variant != "findings_repeated"
-        level, cv = _level_and_spread(self.finite[-hp["window"]:])
+        window = np.asarray(self.finite[-hp["window"]:], dtype=np.float64)
+        with np.errstate(all="ignore"):
+            level, std = float(window.mean()), float(window.std())
         self.means.append(level)
+        scale = self.level(abs(level))
+        cv = std / scale if scale else (math.inf if std else 0.0)
         self.cvs.append(cv)
         if cv > hp["noise_ratio"]:
             self.report("noisy", step, once=once)
@@ -413,16 +424,6 @@ class DoctorRules:
             self.report("lr_too_high", last)
 
 
-def _level_and_spread(values) -> tuple[float, float]:
-    """A window's mean and its coefficient of variation (population std over |mean|)."""
-    window = np.asarray(values, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        level, std = float(window.mean()), float(window.std())
-    if level == 0.0:
-        return level, (math.inf if std else 0.0)
-    return level, std / abs(level)
-
-
 def ch08_training_recipe():
     """The course's reference doctor and Keras's own gradient accumulation under the student's
     names (runs in the reference worker, and in chapter 8 while a stub is not implemented).
@@ -444,25 +445,26 @@ def ch08_training_recipe():
     @register
     class LossCurveDoctor(keras.callbacks.Callback):
         def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                     overfit_patience=3, stop_on_nan=True, verbose=True):
+                     overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
             super().__init__()
             settings = {"window": window, "spike_factor": spike_factor,
                         "flat_tolerance": flat_tolerance, "noise_ratio": noise_ratio,
-                        "overfit_patience": overfit_patience, "stop_on_nan": bool(stop_on_nan),
-                        "verbose": bool(verbose)}
+                        "overfit_patience": overfit_patience, "floor": floor,
+                        "stop_on_nan": bool(stop_on_nan), "verbose": bool(verbose)}
             for name in ("window", "overfit_patience"):
                 low = 2 if name == "window" else 1
                 if isinstance(settings[name], bool) or int(settings[name]) != settings[name] \
                         or settings[name] < low:
                     raise ValueError(f"{name} must be an integer >= {low}, got {settings[name]!r}")
-            if not (spike_factor > 1 and 0 <= flat_tolerance < 1 and noise_ratio > 0):
-                raise ValueError("spike_factor must be > 1, flat_tolerance in [0, 1) and "
-                                 "noise_ratio > 0")
+            if not (spike_factor > 1 and 0 <= flat_tolerance < 1 and noise_ratio > 0
+                    and 0 <= floor < 1):
+                raise ValueError("spike_factor must be > 1, flat_tolerance and floor in [0, 1) "
+                                 "and noise_ratio > 0")
             self.settings = {**settings, "window": int(window),
                              "overfit_patience": int(overfit_patience),
                              "spike_factor": float(spike_factor),
                              "flat_tolerance": float(flat_tolerance),
-                             "noise_ratio": float(noise_ratio)}
+                             "noise_ratio": float(noise_ratio), "floor": float(floor)}
             self.rules = DoctorRules(self.settings)
 
         losses = property(lambda self: self.rules.losses)

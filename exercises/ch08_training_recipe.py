@@ -1,4 +1,4 @@
-# This file is generated from solutions/ch08_training_recipe.py by `course release`: fill in the 19 parts
+# This file is generated from solutions/ch08_training_recipe.py by `course release`: fill in the 20 parts
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 8 — the training recipe: reading a run's loss curves, and gradient accumulation.
 
@@ -59,10 +59,15 @@ class LossCurveDoctor(keras.callbacks.Callback):
                                                         this epoch; mean_(-1) = 0)
     "nan"      b is NaN or infinite: reported the first time; stop training if stop_on_nan.
                A non-finite b is kept in ``losses`` but takes no part in any rule below.
-    "spike"    at least w finite losses before b, and b > spike_factor * median(the last w of
-               them); after a spike at step s the next one can be reported at step s + w.
+    level(x)   max(x, floor * |mean_0|): near zero a loss's relative jumps are large and
+               harmless (0.02 to 0.1 late in a good run), so every level a rule divides by or
+               multiplies is at least a fraction ``floor`` of where the loss started (mean_0,
+               the first window's mean).
+    "spike"    at least w finite losses before b, and b > spike_factor * level(median(the last
+               w of them)); after a spike at step s the next one can be reported at step s + w.
     windows    every time the count of finite losses reaches a multiple of w, window i (from 0)
-               is the last w finite losses: mean_i, cv_i = std_i / |mean_i| (population std).
+               is the last w finite losses: mean_i, cv_i = std_i / level(|mean_i|) (population
+               std).
     "noisy"    the first window with cv_i > noise_ratio.
     "flat"     the first window i >= 2 with mean_i > (1 - flat_tolerance) * mean_0.
     "overfitting"  at the end of epoch e, over the epochs with finite training and validation
@@ -81,15 +86,18 @@ class LossCurveDoctor(keras.callbacks.Callback):
         flat_tolerance: the fraction of its starting level the loss must lose by window 2.
         noise_ratio: the spread (std / mean) above which a window is noisy.
         overfit_patience: epochs since the best validation loss before overfitting is reported.
+        floor: the fraction of the starting level below which the spike and spread rules stop
+            looking closer (see level above).
         stop_on_nan: set ``model.stop_training`` on a non-finite loss.
         verbose: print each finding when found, and the summary when training ends.
     """
 
     def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                 overfit_patience=3, stop_on_nan=True, verbose=True):
+                 overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
         # TODO: call super().__init__(); check the arguments (window an integer >= 2,
         # spike_factor > 1, 0 <= flat_tolerance < 1, noise_ratio > 0, overfit_patience an
-        # integer >= 1) with clear errors; keep them; start with empty `losses` and `findings`.
+        # integer >= 1, 0 <= floor < 1) with clear errors; keep them; start with empty `losses`
+        # and `findings`.
         raise NotImplementedError("ch08_training_recipe.py: your code here")
 
     def on_train_begin(self, logs=None):
@@ -104,6 +112,10 @@ class LossCurveDoctor(keras.callbacks.Callback):
         """Recover this batch's loss, then apply the batch rules ("nan", "spike", the windows)."""
         # TODO: compute in Python floats; the step k is len(self.losses) before appending (it
         # goes on across epochs, while `batch` restarts at 0 every epoch).
+        raise NotImplementedError("ch08_training_recipe.py: your code here")
+
+    def _level(self, value):
+        """``value``, or ``floor`` times the first window's |mean| if that is larger."""
         raise NotImplementedError("ch08_training_recipe.py: your code here")
 
     def _close_window(self, step):
@@ -133,7 +145,7 @@ class LossCurveDoctor(keras.callbacks.Callback):
         raise NotImplementedError("ch08_training_recipe.py: your code here")
 
     def get_config(self):
-        """The constructor's seven arguments, so that ``from_config(get_config())`` rebuilds it."""
+        """The constructor's eight arguments, so that ``from_config(get_config())`` rebuilds it."""
         raise NotImplementedError("ch08_training_recipe.py: your code here")
 
     @classmethod

@@ -57,10 +57,15 @@ class LossCurveDoctor(keras.callbacks.Callback):
                                                         this epoch; mean_(-1) = 0)
     "nan"      b is NaN or infinite: reported the first time; stop training if stop_on_nan.
                A non-finite b is kept in ``losses`` but takes no part in any rule below.
-    "spike"    at least w finite losses before b, and b > spike_factor * median(the last w of
-               them); after a spike at step s the next one can be reported at step s + w.
+    level(x)   max(x, floor * |mean_0|): near zero a loss's relative jumps are large and
+               harmless (0.02 to 0.1 late in a good run), so every level a rule divides by or
+               multiplies is at least a fraction ``floor`` of where the loss started (mean_0,
+               the first window's mean).
+    "spike"    at least w finite losses before b, and b > spike_factor * level(median(the last
+               w of them)); after a spike at step s the next one can be reported at step s + w.
     windows    every time the count of finite losses reaches a multiple of w, window i (from 0)
-               is the last w finite losses: mean_i, cv_i = std_i / |mean_i| (population std).
+               is the last w finite losses: mean_i, cv_i = std_i / level(|mean_i|) (population
+               std).
     "noisy"    the first window with cv_i > noise_ratio.
     "flat"     the first window i >= 2 with mean_i > (1 - flat_tolerance) * mean_0.
     "overfitting"  at the end of epoch e, over the epochs with finite training and validation
@@ -79,15 +84,18 @@ class LossCurveDoctor(keras.callbacks.Callback):
         flat_tolerance: the fraction of its starting level the loss must lose by window 2.
         noise_ratio: the spread (std / mean) above which a window is noisy.
         overfit_patience: epochs since the best validation loss before overfitting is reported.
+        floor: the fraction of the starting level below which the spike and spread rules stop
+            looking closer (see level above).
         stop_on_nan: set ``model.stop_training`` on a non-finite loss.
         verbose: print each finding when found, and the summary when training ends.
     """
 
     def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                 overfit_patience=3, stop_on_nan=True, verbose=True):
+                 overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
         # TODO: call super().__init__(); check the arguments (window an integer >= 2,
         # spike_factor > 1, 0 <= flat_tolerance < 1, noise_ratio > 0, overfit_patience an
-        # integer >= 1) with clear errors; keep them; start with empty `losses` and `findings`.
+        # integer >= 1, 0 <= floor < 1) with clear errors; keep them; start with empty `losses`
+        # and `findings`.
         # BEGIN SOLUTION
         super().__init__()
         if isinstance(window, bool) or int(window) != window or window < 2:
@@ -101,11 +109,14 @@ class LossCurveDoctor(keras.callbacks.Callback):
         if (isinstance(overfit_patience, bool) or int(overfit_patience) != overfit_patience
                 or overfit_patience < 1):
             raise ValueError(f"overfit_patience must be an integer >= 1, got {overfit_patience!r}")
+        if not 0 <= floor < 1:
+            raise ValueError(f"floor must be in [0, 1), got {floor!r}")
         self.window = int(window)
         self.spike_factor = float(spike_factor)
         self.flat_tolerance = float(flat_tolerance)
         self.noise_ratio = float(noise_ratio)
         self.overfit_patience = int(overfit_patience)
+        self.floor = float(floor)
         self.stop_on_nan = bool(stop_on_nan)
         self.verbose = bool(verbose)
         self.losses, self.findings = [], []
@@ -151,7 +162,7 @@ class LossCurveDoctor(keras.callbacks.Callback):
         spike_allowed = self._last_spike is None or step >= self._last_spike + w
         if len(recent) == w and spike_allowed:
             median = float(np.median(recent))
-            if loss > self.spike_factor * median:
+            if loss > self.spike_factor * self._level(median):
                 self._last_spike = step
                 self._report("spike", step, f"the loss jumped to {loss:.4g} at step {step}, "
                              f"{loss / median:.1f} times the median of the {w} batches before it",
@@ -161,13 +172,21 @@ class LossCurveDoctor(keras.callbacks.Callback):
             self._close_window(step)
         # END SOLUTION
 
+    def _level(self, value):
+        """``value``, or ``floor`` times the first window's |mean| if that is larger."""
+        # BEGIN SOLUTION
+        start = abs(self._window_means[0]) if self._window_means else 0.0
+        return max(value, self.floor * start)
+        # END SOLUTION
+
     def _close_window(self, step):
         """Window i (the last w finite losses) is complete at ``step``: its rules."""
         # BEGIN SOLUTION
         window = np.asarray(self._finite[-self.window:])
         mean, spread = float(window.mean()), float(window.std())
-        cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
-        self._window_means.append(mean)
+        self._window_means.append(mean)  # the first one is the start level(): append it first
+        level = self._level(abs(mean))
+        cv = spread / level if level else (math.inf if spread else 0.0)
         self._window_cvs.append(cv)
         i = len(self._window_means) - 1
         if cv > self.noise_ratio:
@@ -239,11 +258,12 @@ class LossCurveDoctor(keras.callbacks.Callback):
         # END SOLUTION
 
     def get_config(self):
-        """The constructor's seven arguments, so that ``from_config(get_config())`` rebuilds it."""
+        """The constructor's eight arguments, so that ``from_config(get_config())`` rebuilds it."""
         # BEGIN SOLUTION
         return {"window": self.window, "spike_factor": self.spike_factor,
                 "flat_tolerance": self.flat_tolerance, "noise_ratio": self.noise_ratio,
-                "overfit_patience": self.overfit_patience, "stop_on_nan": self.stop_on_nan,
+                "overfit_patience": self.overfit_patience, "floor": self.floor,
+                "stop_on_nan": self.stop_on_nan,
                 "verbose": self.verbose}
         # END SOLUTION
 

@@ -158,7 +158,8 @@ def test_scripted_runs_show_what_they_are_made_for():
               "losscurvedoctor.overfitting": {"overfits": ["overfitting"], "diverges": []},
               "losscurvedoctor.lr_too_high": {"too high": ["noisy", "lr_too_high"],
                                               "improving": ["noisy"]},
-              "losscurvedoctor.epochs": {"epochs": ["flat", "spike", "noisy"]}}
+              "losscurvedoctor.epochs": {"epochs": ["flat", "spike", "noisy"]},
+              "losscurvedoctor.floor": {"converges": ["spike", "noisy"]}}
     for name, runs in wanted.items():
         check = g.EXERCISE.check(name)
         for seed in range(40):

@@ -89,47 +89,14 @@ def test_this_machine_is_read_without_error():
 
 # ---------------------------------------------------------------------------- real limits
 
-def _make_group() -> tuple[Path, Path] | None:
-    """A fresh memory (and CPU) control group limited like Gradescope's default container."""
-    name = f"course-test-{uuid.uuid4().hex[:8]}"
-    for memory, cpu in ((Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/cpu")),
-                        (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup"))):
-        try:
-            if (memory / "memory.limit_in_bytes").exists():  # v1
-                (memory / name).mkdir()
-                (memory / name / "memory.limit_in_bytes").write_text(str(LIMIT))
-                (cpu / name).mkdir(exist_ok=True)
-                (cpu / name / "cpu.cfs_period_us").write_text("100000")
-                (cpu / name / "cpu.cfs_quota_us").write_text("50000")
-                return memory / name, cpu / name
-            if (memory / "cgroup.controllers").exists():  # v2
-                (memory / name).mkdir()
-                (memory / name / "memory.max").write_text(str(LIMIT))
-                (memory / name / "cpu.max").write_text("50000 100000")
-                return memory / name, memory / name
-        except OSError:
-            continue
-    return None
-
-
 @pytest.fixture(scope="module")
 def gradescope_container():
-    made = _make_group()
-    if made is None:
-        pytest.skip("cannot create a control group here (needs root and a writable cgroup "
-                    "file system); the resource-limit test below covers the fallback")
-    memory, cpu = made
-
-    def enter():  # in the child, before it runs anything: everything it starts stays inside
-        for folder in {memory, cpu}:
-            (folder / "cgroup.procs").write_text(str(os.getpid()))
-
-    yield enter
-    for folder in {memory, cpu}:
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+    try:
+        group = container.limited_group(LIMIT, 0.5, name=f"course-test-{uuid.uuid4().hex[:8]}")
+    except OSError as exc:
+        pytest.skip(f"{exc}; the resource-limit test below covers the fallback")
+    yield group.enter  # in the child, before it runs anything: all it starts stays inside
+    group.remove()
 
 
 @pytest.mark.slow

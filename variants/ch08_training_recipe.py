@@ -42,6 +42,7 @@ APPLY = '''            with self._rate_of(micro_batch):
                 self.optimizer.apply(mean, variables)'''
 COND = "ops.cond(ops.equal((micro_batch + 1) % self.steps, 0), update, accumulate)"
 ITERATIONS = "        return self.optimizer.iterations\n"
+FLOORED = "start = abs(self._window_means[0]) if self._window_means else 0.0"
 
 # (doctor's mistake, wrapper's mistake): each pair one submission, each mistake its edits
 SUBMISSIONS = {
@@ -73,6 +74,7 @@ SUBMISSIONS = {
     "L": (((OVERFIT, "if epoch - best_epoch >= 1 and train < best_train:"),), ()),
     "M": (((OVERFIT, "if epoch - best_epoch > self.overfit_patience and train < best_train:"),), ()),
     "N": (((OVERFIT, "if epoch - best_epoch >= self.overfit_patience:"),), ()),
+    "O": (((FLOORED, "start = 0.0"),), ()),
 }
 
 # (mistake, submission, which half of it, checks that must fail, words their hint must contain)
@@ -98,6 +100,8 @@ MISTAKES = (
     ("overfitting patience off by one", "M", 0, ("losscurvedoctor.overfitting",), "(not >)"),
     ("overfitting without a falling training loss", "N", 0, ("losscurvedoctor.overfitting",),
      "diverges"),
+    ("spikes and spread judged without the floor", "O", 0, ("losscurvedoctor.floor",),
+     "floor * |mean_0|"),
     ("sum of the micro-batch gradients", "A", 1,
      ("accumulategradients.sgd", "accumulategradients.adam"), "MEAN gradient"),
     ("an update every micro-batch", "B", 1,

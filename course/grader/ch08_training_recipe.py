@@ -178,7 +178,7 @@ def _spike_inputs(rng):
         losses[k] = scale * factor * _median_before(losses, k, w)
     return {"runs": {"spikes": {
         "hp": {"window": w, "spike_factor": factor, "noise_ratio": 5.0, "flat_tolerance": 0.0,
-               "verbose": False},
+               "floor": 0.0, "verbose": False},
         "epochs": _epochs(losses, [n])}}}
 
 
@@ -187,7 +187,7 @@ def _window_inputs(rng):
     w = int(rng.integers(8, 13))
     tolerance, ratio = float(rng.uniform(0.03, 0.08)), float(rng.uniform(0.4, 0.6))
     hp = {"window": w, "flat_tolerance": tolerance, "noise_ratio": ratio, "spike_factor": 50.0,
-          "verbose": False}
+          "floor": 0.0, "verbose": False}
     flat = _level(rng, 4 * w + 3)
     falling = _falling(rng, 5 * w, noise=0.02)
     swing = float(rng.uniform(0.85, 0.95))  # batches alternate +-swing: a spread of `swing`
@@ -242,7 +242,7 @@ def _lr_too_high_inputs(rng):
     high (reported at the last step, three batches after that window). And the same with a
     last window that is lower: only noisy."""
     w = 2 * int(rng.integers(4, 6))  # even: the alternating batches average to the level
-    hp = {"window": w, "verbose": False}
+    hp = {"window": w, "floor": 0.0, "verbose": False}
     runs = {}
     for label, rise in (("too high", 1.05), ("improving", 0.8)):
         losses = _falling(rng, 4 * w + 3, noise=0.02)
@@ -262,8 +262,30 @@ def _epochs_inputs(rng):
     losses = _level(rng, 6 * length)
     at = 3 * length + w + 1
     losses[at] = 10.0 * float(np.median(losses[at - w:at]))
-    return {"runs": {"epochs": {"hp": {"window": w, "spike_factor": 5.0, "verbose": False},
+    return {"runs": {"epochs": {"hp": {"window": w, "spike_factor": 5.0, "floor": 0.0,
+                                       "verbose": False},
                                 "epochs": _epochs(losses, [length] * 6)}}}
+
+
+def _floor_inputs(rng):
+    """A good run that converges: the loss falls from about 2.5 to about 1% of that, and once
+    it is below 1.2% of its start its batches scatter by a factor of two or more (as a nearly fit
+    model's do: a few hard examples make most of a batch's loss). Relative to their own small
+    level those batches look like spikes and noisy windows; relative to the floor, a tenth of
+    the start, they are nothing. One real spike late (three times the floored threshold) is
+    reported, and makes its window noisy."""
+    w = int(rng.integers(10, 16))
+    n = 10 * w
+    first = rng.uniform(2.0, 3.0)
+    base = first * (0.01 + 0.99 * np.exp(-np.arange(n) / (n / 13)))
+    sigma = np.where(base < 0.012 * first, 0.8, 0.04)
+    losses = base * np.exp(sigma * np.clip(rng.normal(size=n), -2.0, 2.0))
+    at = n - 3 * w + w // 2  # in window 7 of 10: the last windows are calm again
+    losses[at] = 3 * DOCTOR_DEFAULTS["spike_factor"] * DOCTOR_DEFAULTS["floor"] * float(
+        np.mean(losses[:w]))
+    lengths = _lengths(rng, n, 2 * w, 3 * w)
+    return {"runs": {"converges": {"hp": {"window": w, "verbose": False},
+                                   "epochs": _epochs(losses, lengths)}}}
 
 
 def _losses_inputs(rng):
@@ -427,6 +449,11 @@ DOCTOR_MISTAKES = {
     "findings_repeated": ("noisy or flat reported at every window",
                           "each kind of finding but 'spike' is reported once, at the first "
                           "window (or batch, or epoch) where it holds."),
+    "no_floor": ("spikes and spread judged without the floor",
+                 "near the end of a good run the loss is a small fraction of where it started, "
+                 "and its batches scatter by large factors of that small level: harmless. "
+                 "Judge spikes and spread against level(x) = max(x, floor * |mean_0|), with "
+                 "mean_0 the first window's mean."),
     "nan_repeated": ("every non-finite loss reported",
                      "report only the first non-finite loss: after a NaN the running mean stays "
                      "NaN for the rest of the epoch, and one finding says it."),
@@ -502,6 +529,7 @@ def _doctor_config_inputs(rng):
                        "flat_tolerance": float(rng.uniform(0.01, 0.2)),
                        "noise_ratio": float(rng.uniform(0.2, 1.0)),
                        "overfit_patience": int(rng.integers(1, 8)),
+                       "floor": float(rng.uniform(0.0, 0.3)),
                        "stop_on_nan": bool(rng.integers(2)), "verbose": bool(rng.integers(2))}}
 
 
@@ -528,6 +556,9 @@ DOCTOR_CHECKS = [
               description="a last window no lower and noisy: the rate is still too high"),
     _scripted("epochs", _epochs_inputs, ("steps_restart", "running_mean", "global_index"),
               "over several epochs: steps go on, the running mean restarts"),
+    _scripted("floor", _floor_inputs, ("no_floor",),
+              "a run that converges near zero: its scatter there judged against the floor, one "
+              "real spike"),
     _scripted("healthy", _healthy_inputs, ("overlapping_windows",),
               description="healthy runs from several seeds, the defaults: no finding, and a "
                           "summary"),

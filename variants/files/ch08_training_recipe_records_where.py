@@ -29,12 +29,12 @@ WHAT_TO_TRY = {"nan": "lower the learning rate", "spike": "clip the gradients",
 @keras.saving.register_keras_serializable(package="records_where")
 class LossCurveDoctor(keras.callbacks.Callback):
     def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                 overfit_patience=3, stop_on_nan=True, verbose=True):
+                 overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
         super().__init__()
         if window < 2 or overfit_patience < 1 or spike_factor <= 1:
             raise ValueError("window >= 2, overfit_patience >= 1, spike_factor > 1")
         self.window, self.spike_factor = int(window), spike_factor
-        self.flat_tolerance, self.noise_ratio = flat_tolerance, noise_ratio
+        self.flat_tolerance, self.noise_ratio, self.floor = flat_tolerance, noise_ratio, floor
         self.overfit_patience, self.stop_on_nan, self.verbose = (int(overfit_patience),
                                                                  stop_on_nan, verbose)
         self.on_train_begin()
@@ -74,7 +74,7 @@ class LossCurveDoctor(keras.callbacks.Callback):
             self.note("nan", step, f"loss {loss}")
             return
         if (len(self.recent) == self.window and step >= self.quiet_until
-                and loss > self.spike_factor * statistics.median(self.recent)):
+                and loss > self.spike_factor * self.floored(statistics.median(self.recent))):
             self.note("spike", step, f"loss {loss:.3g}")
             self.quiet_until = step + self.window
         self.recent.append(loss)
@@ -82,7 +82,9 @@ class LossCurveDoctor(keras.callbacks.Callback):
         if len(self.buffer) == self.window:
             mean = statistics.fmean(self.buffer)
             spread = statistics.pstdev(self.buffer)
-            cv = spread / abs(mean) if mean else (math.inf if spread else 0.0)
+            start = self.window_stats[0][0] if self.window_stats else mean
+            scale = max(abs(mean), self.floor * abs(start))
+            cv = spread / scale if scale else (math.inf if spread else 0.0)
             self.window_stats.append((mean, cv))
             self.buffer = []
             if cv > self.noise_ratio:
@@ -90,6 +92,9 @@ class LossCurveDoctor(keras.callbacks.Callback):
             if (len(self.window_stats) > 2
                     and mean > (1 - self.flat_tolerance) * self.window_stats[0][0]):
                 self.note("flat", step, f"mean {mean:.3g}")
+
+    def floored(self, level):
+        return max(level, self.floor * abs(self.window_stats[0][0])) if self.window_stats else level
 
     def on_epoch_end(self, epoch, logs=None):
         train, val = (logs or {}).get("loss"), (logs or {}).get("val_loss")
@@ -119,7 +124,8 @@ class LossCurveDoctor(keras.callbacks.Callback):
     def get_config(self):
         return {"window": self.window, "spike_factor": self.spike_factor,
                 "flat_tolerance": self.flat_tolerance, "noise_ratio": self.noise_ratio,
-                "overfit_patience": self.overfit_patience, "stop_on_nan": self.stop_on_nan,
+                "overfit_patience": self.overfit_patience, "floor": self.floor,
+                "stop_on_nan": self.stop_on_nan,
                 "verbose": self.verbose}
 
     @classmethod
