@@ -299,7 +299,7 @@ def ch07_lr_decay():
 
 
 DOCTOR_DEFAULTS = {"window": 20, "spike_factor": 4.0, "flat_tolerance": 0.05, "noise_ratio": 0.5,
-                   "overfit_patience": 3, "floor": 0.1, "stop_on_nan": True, "verbose": True}
+                   "overfit_patience": 3, "floor": 0.2, "stop_on_nan": True, "verbose": True}
 
 _DOCTOR_WORDS = {  # code: (what the reference doctor says, what it suggests)
     "nan": ("the loss is not finite", "lower the learning rate or clip the gradients"),
@@ -445,7 +445,7 @@ def ch08_training_recipe():
     @register
     class LossCurveDoctor(keras.callbacks.Callback):
         def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                     overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
+                     overfit_patience=3, floor=0.2, stop_on_nan=True, verbose=True):
             super().__init__()
             settings = {"window": window, "spike_factor": spike_factor,
                         "flat_tolerance": flat_tolerance, "noise_ratio": noise_ratio,

@@ -93,7 +93,7 @@ class LossCurveDoctor(keras.callbacks.Callback):
     """
 
     def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                 overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
+                 overfit_patience=3, floor=0.2, stop_on_nan=True, verbose=True):
         # TODO: call super().__init__(); check the arguments (window an integer >= 2,
         # spike_factor > 1, 0 <= flat_tolerance < 1, noise_ratio > 0, overfit_patience an
         # integer >= 1, 0 <= floor < 1) with clear errors; keep them; start with empty `losses`

@@ -271,7 +271,7 @@ def _floor_inputs(rng):
     """A good run that converges: the loss falls from about 2.5 to about 1% of that, and once
     it is below 1.2% of its start its batches scatter by a factor of two or more (as a nearly fit
     model's do: a few hard examples make most of a batch's loss). Relative to their own small
-    level those batches look like spikes and noisy windows; relative to the floor, a tenth of
+    level those batches look like spikes and noisy windows; relative to the floor, a fifth of
     the start, they are nothing. One real spike late (three times the floored threshold) is
     reported, and makes its window noisy."""
     w = int(rng.integers(10, 16))

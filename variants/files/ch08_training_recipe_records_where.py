@@ -29,7 +29,7 @@ WHAT_TO_TRY = {"nan": "lower the learning rate", "spike": "clip the gradients",
 @keras.saving.register_keras_serializable(package="records_where")
 class LossCurveDoctor(keras.callbacks.Callback):
     def __init__(self, window=20, spike_factor=4.0, flat_tolerance=0.05, noise_ratio=0.5,
-                 overfit_patience=3, floor=0.1, stop_on_nan=True, verbose=True):
+                 overfit_patience=3, floor=0.2, stop_on_nan=True, verbose=True):
         super().__init__()
         if window < 2 or overfit_patience < 1 or spike_factor <= 1:
             raise ValueError("window >= 2, overfit_patience >= 1, spike_factor > 1")
