@@ -432,13 +432,14 @@ fig.suptitle("Epochs to a target loss with and without feature scaling")
 ch.savefig(fig, "epochs_to_target")
 
 in_range = [s for s in savings if 0.4 <= s[2] <= 0.6]
-ch.claim("Feature scaling reduces the required training epochs by 40-60%",
+ch.claim("scaling_saves_epochs",
          "; ".join(f"{name}, {method}: {'at least ' if at_least else ''}{saving:.0%} fewer"
                    for name, method, saving, at_least in savings)
          + f". On two independent features, scaling saves 40-60% only when their scales differ "
            f"by a factor {band[0]:.2f}-{band[1]:.2f}; at a factor 10 it saves "
            f"{np.interp(10, RATIOS, ratio_saving):.0%}, at 100 {ratio_saving[-1]:.2%}",
-         True if savings and len(in_range) == len(savings) else (False if savings else None))
+         True if savings and len(in_range) == len(savings) else (False if savings else None),
+         reason="no run reached the target both with and without scaling")
 
 # %% [markdown]
 # Read the SGD rows first. With the house features' scales a thousand times apart, the largest
@@ -486,8 +487,7 @@ ch.savefig(fig, "outlier_sensitivity")
 mp.print_table(rows, title="Where the ordinary houses end up")
 spans = [float(r["98% of ordinary houses span"]) for r in rows]  # min-max, min-max, std, std
 shrink, std_shrink = spans[0] / spans[1], spans[2] / spans[3]
-ch.claim("Min-max scaling is highly sensitive to outliers, which compress the legitimate "
-         "variation into a tiny range",
+ch.claim("minmax_outliers",
          f"one 60,000 sq ft house among 1600 shrank the span of the ordinary houses' scaled "
          f"areas {shrink:.0f}-fold under min-max scaling (standardization: {std_shrink:.1f}-fold)",
          shrink > 5)

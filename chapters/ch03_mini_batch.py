@@ -114,8 +114,7 @@ table(f"Updates per epoch for N = {N_RECORDS:,} examples",
       ["batch size m", "ceil(N/m)", "batches per epoch", "with drop_remainder",
        "examples in the last batch"], rows)
 updates_128 = int(mini_batches(records, targets, 128).cardinality())
-ch.claim("1,000,000 records in mini-batches of 128 give over 7,800 updates per epoch "
-         "(batch gradient descent: 1)",
+ch.claim("updates_per_epoch",
          f"mini_batches(...).cardinality() = {updates_128:,} batches per epoch "
          f"({N_RECORDS // 128:,} full ones and one of {N_RECORDS % 128})",
          updates_128 > 7800)
@@ -369,13 +368,15 @@ seconds_ratio = first_reach(races[batch_name], TARGET, "seconds") / first_reach(
     races[mini_name], TARGET, "seconds")
 seconds = {n: first_reach(races[n], TARGET, "seconds") for n in (batch_name, mini_name)}
 faster = [epochs_ratio > 1, seconds_ratio > 1]
-ch.claim("Mini-batch gradient descent converges dramatically faster than full-batch processing",
+ch.claim("minibatch_faster",
          f"to reach {TARGET:.3f} on {DATA.name}, mini-batch (m = 32) needed {epochs_ratio:.1f}x "
          f"fewer epochs than batch GD; training time {seconds[mini_name]:.2f} s against "
          f"{seconds[batch_name]:.2f} s"
          + (" (quick run: one rate each)" if QUICK else " (best of three rates each)"),
          # per epoch and per second can disagree on a data set this small: then it is a draw
-         all(faster) if all(faster) or not any(faster) else None)
+         all(faster) if all(faster) or not any(faster) else None,
+         reason="faster per epoch but not per second (or the reverse): a draw on a data set "
+                "this small")
 
 # %% [markdown]
 # ### 3b. Batch size and learning rate together: the linear scaling rule
@@ -451,13 +452,13 @@ print(f"the largest batch, {largest} at the scaled rate {BASE_RATE * largest / B
 # %%
 within_rule = {m: c for m, c in scaled.items() if m <= 512}
 fixed_spread, scaled_spread = spread(fixed), spread(within_rule)
-ch.claim("Scale the learning rate linearly with the batch size (the linear scaling rule)",
+ch.claim("linear_scaling_rule",
          f"after {SCALING_EPOCHS} epochs, batch sizes {min(BATCHES)} to {max(within_rule)}: final "
          f"losses differ by a factor {fixed_spread:.1f} at one fixed rate and {scaled_spread:.2f} "
          "with the rate scaled",
          bool(scaled_spread < 1.25 and fixed_spread > 2))
 a, b, c = (v[-1] for v in doubling.values())
-ch.claim("Doubling the batch size has a similar effect to halving the learning rate",
+ch.claim("double_batch_half_rate",
          f"final loss: m = 32 at lr 0.1 {a:.4f}; m = 64 at lr 0.1 {b:.4f}; m = 32 at lr 0.05 "
          f"{c:.4f} (the last two {abs(b - c) / c:.0%} apart, {abs(b - a) / a:.0%} from the first)",
          bool(abs(b - c) / c < 0.1 < abs(b - a) / a))
@@ -507,8 +508,7 @@ table(f"{ACC_EPOCHS} epochs of model.fit on {usable_n} examples, lr 0.2",
       ["run", "updates applied", f"max |w - w(m = {LARGE})|"],
       [[label, int(model.optimizer.iterations.numpy()), f"{gaps[label]:.1e}"]
        for label, model in runs.items()])
-ch.claim(f"Accumulating gradients over {ACCUMULATE} batches of {SMALL} gives the optimization "
-         f"of batch {LARGE}",
+ch.claim("accumulation_equivalent",
          f"after {ACC_EPOCHS} epochs the weights differ from the batch-{LARGE} run by at most "
          f"{gaps[ACCUMULATED]:.1e} (float32 rounding), against {gaps[SINGLE]:.1e} for batches of "
          f"{SMALL} without accumulation",

@@ -137,7 +137,7 @@ ax.legend(fontsize=7, loc="lower left")
 fig.suptitle("Momentum's memory: an exponential moving average of gradients")
 ch.savefig(fig, "averaging_window")
 
-ch.claim("With beta near 0.9, momentum averages roughly the last 10 gradients",
+ch.claim("momentum_window",
          f"the last 10 gradients carry {1 - 0.9**10:.0%} of the weight at beta = 0.9 "
          f"(the last 20: {1 - 0.9**20:.0%}); 90% of the weight takes "
          f"{np.log(0.1) / np.log(0.9):.0f} steps",
@@ -309,8 +309,7 @@ zigzag = {}
 for name, beta in (("plain GD", 0.0), ("momentum", 0.5)):
     path = run_on_bowl(MomentumSGD(0.45, momentum=beta), steps=30)
     zigzag[name] = int(np.sum(np.diff(np.sign(path[:, 1])) != 0))
-ch.claim("Momentum damps the oscillations in a narrow valley and converges faster than plain "
-         "gradient descent",
+ch.claim("momentum_valley",
          f"on 0.1*x1^2 + 2*x2^2 at lr 0.45: x2 changed sign {zigzag['plain GD']} times in 30 steps "
          f"without momentum, {zigzag['momentum']} with momentum 0.5; best settings: "
          f"{best['plain GD'][0]:.0f} steps to f < 0.001 for plain GD, {best['momentum'][0]:.0f} "
@@ -378,7 +377,7 @@ table(f"{NET_EPOCHS} epochs", ["run", f"epochs to loss {net_target:.3f}", "final
       # curve[0] is the loss before training: the epochs are counted from curve[1]
       [[n, shown(epochs_to_reach(c[1:], net_target)), f"{c[-1]:.4f}"] for n, c in net.items()])
 (plain_name, plain), (momentum_name, with_momentum), (big_name, big), _ = net.items()
-ch.claim("SGD with momentum converges faster than plain SGD",
+ch.claim("momentum_faster",
          f"{DATA.name}: final loss after {NET_EPOCHS} epochs {with_momentum[-1]:.4f} with "
          f"momentum 0.9 against {plain[-1]:.4f} without, at lr {NET_RATE}; but plain SGD at the "
          f"same effective step (lr {10 * NET_RATE:g}) reaches {big[-1]:.4f}",

@@ -210,8 +210,7 @@ ratio = float(np.nanmedian(rates[5:20, 0] / rates[5:20, 1]))
 reach = {name: steps_to_reach(p, 0.01) for name, p in paths.items()}
 table("The bowl, from (-5, -2)", ["optimizer", "steps to loss 0.01", "bounces across the valley"],
       [[name, reach[name], bounces(p[:, 1])] for name, p in paths.items()])
-ch.claim("RMSProp shrinks the step along a direction whose gradients are large and enlarges it "
-         "along one whose gradients are small",
+ch.claim("rmsprop_steps",
          measured=f"on the bowl, RMSprop's rate along the shallow x1 was {ratio:.1f}x its rate "
                   "along the steep x2 (median of steps 6-20); gradient descent uses one rate for "
                   "both",
@@ -294,8 +293,7 @@ table("Steps until both coordinates are within 10% of their start", ["k", *sweep
 gd_counts, rms_counts = sweep["gradient descent (lr 0.45)"], sweep[f"{OURS} (lr 0.1)"]
 gd_growth = (gd_counts[-1] or MAX_STEPS) / gd_counts[0]
 rms_growth = (rms_counts[-1] or MAX_STEPS) / rms_counts[0]
-ch.claim("RMSProp restricts the oscillation along the steep direction while keeping progress "
-         "along the shallow one",
+ch.claim("rmsprop_oscillation",
          measured=f"from k = {KAPPAS[0]} to k = {KAPPAS[-1]}, gradient descent needed "
                   f"{gd_growth:.0f}x more steps, RMSprop {rms_growth:.1f}x",
          holds=gd_growth > 5 * rms_growth)
@@ -516,7 +514,7 @@ n_weights = int(sum(np.prod(v.shape) for v in network.trainable_variables))
 memory = {name: state_floats(opt, network) / n_weights for name, opt in counted.items()}
 table(f"Optimizer state for a {DATA.features}-16-{DATA.outputs} network ({n_weights} weights)",
       ["optimizer", "state floats per weight"], [[name, f"{m:.0f}"] for name, m in memory.items()])
-ch.claim("RMSProp's memory overhead is medium, Adam's high (2x state tensors)",
+ch.claim("optimizer_memory",
          measured=f"RMSprop keeps {memory[OURS]:.0f} float per weight, Adam "
                   f"{memory['Adam (Keras)']:.0f}; centered RMSprop with momentum "
                   f"{memory[f'{OURS}, centered + momentum']:.0f}",

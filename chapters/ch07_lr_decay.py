@@ -340,8 +340,7 @@ table("Early spikes: the highest batch loss of the first epoch / the first batch
       [[name, f"{spike[name]:.2f}", f"{np.mean(run.batch_loss[-STEPS_PER_EPOCH:]):.3f}"]
        for name, run in warm_runs.items()])
 no_warm, warm = list(spike.values())[:2]
-ch.claim("Warmup (a small rate for the first steps, rising to the target) prevents early "
-         "instability",
+ch.claim("warmup_stabilizes",
          f"first-epoch peak loss {no_warm:.2f}x the initial loss at a constant {WARM_PEAK}, "
          f"{warm:.2f}x with warmup to the same rate",
          bool(warm - 1 < 0.5 * (no_warm - 1)))
@@ -410,7 +409,7 @@ table(f"After {CMP_EPOCHS} epochs", ["run", "training loss", "validation loss",
 const, cosine = schedule_runs["constant 0.1"], schedule_runs["warmup + cosine"]
 # On a data set this small every run drives the training loss towards zero, so the validation
 # loss is where a schedule shows: the small steps at the end settle in a flatter spot.
-ch.claim("Add a schedule (step decay, cosine annealing) to improve convergence",
+ch.claim("schedule_helps",
          f"final validation loss {cosine.val_loss[-1]:.4f} with warmup + cosine vs "
          f"{const.val_loss[-1]:.4f} at a constant rate; validation accuracy "
          f"{accuracy['warmup + cosine']:.3f} vs {accuracy['constant 0.1']:.3f}",
@@ -492,11 +491,11 @@ finals = {name: float(run.val_loss[-1]) for name, run in range_runs.items()}
 table(f"Validation loss after {SHORT_EPOCHS} epochs", ["rate", "validation loss"],
       [[n, f"{v:.4f}" if np.isfinite(v) else "diverged"] for n, v in finals.items()])
 best = min(finals, key=lambda n: finals[n] if np.isfinite(finals[n]) else np.inf)
-ch.claim("The best learning rate is in the steepest-descent region of the range test, just "
-         "before the loss starts to rise",
+ch.claim("range_test_steepest",
          f"of the suggestion {suggested:.2g} and 10x either side, {best.split(' (')[0]} trained "
          f"best ({finals[best]:.4f})",
-         None if finder is None else best.startswith("suggestion ("))
+         None if finder is None else best.startswith("suggestion ("),
+         reason="the LR finder is not implemented and has no stand-in")
 
 # %% [markdown]
 # ### 3d. The linear scaling rule, with warmup
@@ -542,12 +541,13 @@ table(f"After {SCALE_EPOCHS} epochs", ["run", "optimizer steps", "training loss"
 small = reached[f"batch {BATCH}, lr {BASE_RATE}"]
 unscaled = reached[f"batch {BIG}, lr {BASE_RATE} (not scaled)"]
 scaled_warm = reached[f"batch {BIG}, lr {8 * BASE_RATE:g} + warmup"]
-ch.claim("Scale the learning rate with the batch size (the linear scaling rule) and add a warmup",
+ch.claim("scaling_with_warmup",
          f"epochs to a training loss of {TARGET}: batch {BATCH} {shown(small)}, batch {BIG} with "
          f"the scaled rate and warmup {shown(scaled_warm)}, batch {BIG} at the unscaled rate "
          f"{shown(unscaled)} (never: not within {SCALE_EPOCHS} epochs)",
          None if math.isinf(small) or math.isinf(scaled_warm)
-         else bool(scaled_warm <= 2 * small and unscaled > scaled_warm))
+         else bool(scaled_warm <= 2 * small and unscaled > scaled_warm),
+         reason=f"a run did not reach the target within {SCALE_EPOCHS} epochs")
 
 # %% [markdown]
 # ### 3e. Planning ahead or reacting: a schedule against ReduceLROnPlateau and EarlyStopping
@@ -585,8 +585,7 @@ table("Reacting or planning", ["run", "epochs run", "best validation loss",
 
 reacting = plateau_runs["constant 0.1 + ReduceLROnPlateau + EarlyStopping"]
 planned = plateau_runs["warmup + cosine (planned)"]
-ch.claim("Cosine annealing or ReduceLROnPlateau: either decays the rate well (with early stopping "
-         "to end training when the validation loss stops improving)",
+ch.claim("cosine_or_plateau",
          f"ReduceLROnPlateau + EarlyStopping stopped after {len(reacting.loss)} epochs at a "
          f"best validation loss of {np.min(reacting.val_loss):.4f}; warmup + cosine reached "
          f"{np.min(planned.val_loss):.4f} in {len(planned.loss)}",
@@ -672,6 +671,6 @@ mp.compare_on_gpu(
 # next to the number this run measured.
 
 # %%
-ch.claim("Starting at 0.1, time-based decay brings the rate to 0.01 by epoch 50",
+ch.claim("time_decay_epoch_50",
          f"decay rate (0.1/0.01 - 1)/50 = {decay_rate:.2f} per epoch gives {rate_at_50:.5f} at "
          f"epoch 50 (step {50 * DOC_STEPS})", bool(abs(rate_at_50 - 0.01) < 1e-6))

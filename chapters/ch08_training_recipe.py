@@ -439,13 +439,13 @@ ax.set_title(f"Against the paper's table ({DATA.name})")
 fig.tight_layout()
 ch.savefig(fig, "recipe_vs_careless")
 
-ch.claim("A small CNN reaches the paper's CNN accuracy (94%) on MNIST-1D in minutes",
+ch.claim("cnn_reaches_paper",
          f"the recipe's CNN ({recipe.model.count_params():,} weights): {recipe.accuracy:.1%} "
          f"in {recipe.seconds:.0f} s on this machine; the same CNN trained carelessly "
          f"{careless.accuracy:.1%}",
-         None if QUICK or not MNIST1D else bool(recipe.accuracy >= 0.94))
-ch.claim("The same network trained with good initialization and proper scheduling can "
-         "outperform a larger network trained carelessly",
+         None if QUICK or not MNIST1D else bool(recipe.accuracy >= 0.94),
+         reason="" if QUICK else "the paper's table is for MNIST-1D, not this data set")
+ch.claim("careful_beats_larger",
          f"{recipe.accuracy:.1%} with {recipe.model.count_params():,} weights and the recipe "
          f"against {careless_large.accuracy:.1%} with {careless_large.model.count_params():,} "
          f"weights and Keras's defaults, both after {BASELINE_EPOCHS} epochs at most",
@@ -549,13 +549,14 @@ print(f"the doctor on the {len(said)} ablation runs: a finding in {len(alarms)}"
 adam_plain = ablation_accuracy["Adam: no weight decay, no schedule"]
 gap = 100 * (np.mean(baseline) - np.mean(adam_plain))
 noise = 100 * noise_line(adam_plain, baseline)
-ch.claim("Adam can underperform by 2-4% in final accuracy without weight decay or careful "
-         "scheduling",
+ch.claim("adam_2_4_worse",
          f"the recipe (AdamW, warmup and cosine decay) {100 * np.mean(baseline):.1f}% against "
          f"Adam at a constant rate without decay {100 * np.mean(adam_plain):.1f}%: "
          f"{gap:+.1f} points, seed noise line {noise:.1f} ({SEEDS} seeds)",
          # a gap within the seed noise says nothing either way at this number of seeds
-         None if QUICK or abs(gap) <= noise else bool(2 - noise <= gap <= 4 + noise))
+         None if QUICK or abs(gap) <= noise else bool(2 - noise <= gap <= 4 + noise),
+         effect=f"{gap:+.1f} points", spread=f"noise line {noise:.1f} points", seeds=SEEDS,
+         reason="" if QUICK else f"the gap is within the seed noise of {SEEDS} seeds")
 
 # %% [markdown]
 # Read the table by its last column first. An ingredient whose removal stays within the noise
@@ -662,9 +663,8 @@ ch.savefig(fig, "lr_isolation")
 ceiling = {strategy: sweep[strategy, best_rate[strategy]].accuracy for strategy in STRATEGIES}
 single_run_noise = 2 * math.sqrt(2) * np.std(baseline, ddof=1)  # two single runs, section 4's std
 leader = max(ceiling, key=ceiling.get)
-ch.claim("SGD with momentum and cosine decay has the highest generalization ceiling of the five "
-         "strategies (SGD, SGD + momentum, RMSProp, Adam/AdamW, SGD + cosine decay)",
-         f"best test accuracy: " + ", ".join(f"{s} {a:.1%}" for s, a in ceiling.items())
+ch.claim("sgd_cosine_ceiling",
+         "best test accuracy: " + ", ".join(f"{s} {a:.1%}" for s, a in ceiling.items())
          + f"; the noise between two single runs is about {single_run_noise:.1%}",
          None if QUICK else bool(ceiling["SGD + momentum + cosine decay"]
                                  >= ceiling[leader] - single_run_noise))
@@ -672,13 +672,13 @@ tenfold = [(s, at(s, best_rate[s] * 10)) for s in STRATEGIES]
 tenfold = [(s, run) for s, run in tenfold if run is not None]
 diverged = [s for s, run in tenfold if run.diverged]
 losses = [ceiling[s] - run.accuracy for s, run in tenfold if not run.diverged]
-ch.claim("A 10x wrong learning rate often makes the difference between a model that trains and "
-         "one that diverges",
+ch.claim("wrong_rate_diverges",
          f"at 10x its best rate, {len(diverged)} of the {len(tenfold)} strategies with that rate "
          f"in the grid diverged (NaN, or a loss no better than chance)"
          + (f"; the others lost {100 * min(losses):.1f} to {100 * max(losses):.1f} points of "
             f"accuracy" if losses else ""),
-         None if QUICK or not tenfold else bool(2 * len(diverged) >= len(tenfold)))
+         None if QUICK or not tenfold else bool(2 * len(diverged) >= len(tenfold)),
+         reason="" if QUICK else "no strategy's grid reaches 10x its best rate")
 
 # %% [markdown]
 # Batch normalization is part of why a rate ten times too high does not always end in NaN here:

@@ -8,17 +8,19 @@ A chapter script does::
     Adam = ch.pick("Adam")           # the solution's, the learner's (--mine), or Keras's stand-in
     ...
     ch.savefig(fig, "trajectories")  # writes <out>/ch06_adam/trajectories.png
-    ch.claim("Adam converges 3-5x faster than SGD", measured="4.2x fewer epochs", holds=True)
+    ch.claim("adam_3_5x", measured="4.2x fewer epochs", holds=True)  # declared in course.claims
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import json
 import os
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -44,6 +46,8 @@ class ChapterRun:
     component: object = None
     component_source: str = ""
     claims: list = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    _finished: bool = False
 
     def savefig(self, fig, name: str) -> Path:
         """Save a matplotlib figure as ``<out>/<name>.png``, close it, and print the path."""
@@ -91,23 +95,115 @@ class ChapterRun:
                   f"{stand_in.__qualname__.rsplit('.', 1)[-1]} is used below")
         return stand_in
 
-    def claim(self, claim: str, measured: str, holds: bool | None) -> None:
-        """Print a claim of the source documents next to what this run measured."""
+    def claim(self, claim_id: str, measured: str, holds: bool | None, *, effect: str = "",
+              spread: str = "", seeds: int | None = None, reason: str = "") -> None:
+        """Print a claim of the source documents (declared in ``course.claims``) next to what
+        this run measured, and record it in ``<out>/claims.json``.
+
+        ``holds``: True (consistent), False (not what we measured) or None (inconclusive; give
+        the ``reason``). ``effect`` is the measured effect in a few words ("3.1x fewer epochs"),
+        ``spread`` its spread over ``seeds`` seeds where there are several."""
         from rich.console import Console
         from rich.panel import Panel
 
-        verdict = {True: "[green]consistent with our run[/]", False: "[red]not what we measured[/]",
-                   None: "[yellow]inconclusive at this size[/]"}[holds]
-        self.claims.append({"claim": claim, "measured": measured, "holds": holds})
-        # as data too, next to the plots: what this run measured, for the tests and the tables
-        self.out.mkdir(parents=True, exist_ok=True)
-        record = {"chapter": self.number, "stem": self.stem,
-                  "mode": "quick" if self.quick else "full", "claims": self.claims}
-        tmp = self.out / ".claims.json.tmp"
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.out / "claims.json")
-        Console().print(Panel(f"[bold]Claim:[/] {claim}\n[bold]Measured:[/] {measured}\n{verdict}",
+        from course.claims import VERDICTS, claim as declared
+
+        c = declared(claim_id)
+        if c.chapter != self.number:
+            raise ValueError(f"claim {claim_id!r} belongs to chapter {c.chapter}, not {self.number}")
+        if holds is not None:
+            reason = ""  # a reason explains an inconclusive verdict only
+        elif not reason:
+            reason = "the quick run is too small to tell" if self.quick else "no reason given"
+        verdict = VERDICTS[holds]
+        self.claims = [r for r in self.claims if r["id"] != claim_id]
+        self.claims.append({"id": claim_id, "claim": c.text, "source": c.document,
+                            "section": c.section, "measured": measured, "holds": holds,
+                            "verdict": verdict, "effect": effect, "spread": spread,
+                            "seeds": seeds, "reason": reason})
+        self.write_claims()
+        colour = {True: "green", False: "red", None: "yellow"}[holds]
+        why = f" ({reason})" if holds is None and reason else ""
+        Console().print(Panel(f"[bold]Claim:[/] {c.text}\n[dim]{c.document}, {c.section}[/]\n"
+                              f"[bold]Measured:[/] {measured}\n[{colour}]{verdict}[/]{why}",
                               title="claim check", expand=False))
+
+    def write_claims(self, complete: bool = False) -> None:
+        """``<out>/claims.json``: the claims so far, and the run they come from (mode, data set,
+        device, versions, when, how long). Written after every claim, and once more, marked
+        complete, when the chapter ends."""
+        if not self.claims:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        record = {"chapter": self.number, "stem": self.stem,
+                  "mode": "quick" if self.quick else "full", "dataset": self.dataset or "default",
+                  "component": self.component_source, "device": _device(),
+                  "versions": _versions(), "started": _iso(self.started),
+                  "seconds": round(now - self.started, 1), "complete": complete,
+                  "finished": _iso(now) if complete else None,
+                  "finished_at": now if complete else None, "code": _code_hash(self.stem),
+                  "claims": self.claims}
+        tmp = self.out / ".claims.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(self.out / "claims.json")
+
+    def finish(self) -> None:
+        """Mark the run's claims complete (called at exit; ``course claims`` trusts only a
+        complete run)."""
+        if not self._finished:
+            self._finished = True
+            self.write_claims(complete=True)
+
+
+def _code_hash(stem: str) -> str | None:
+    from course.claims import code_hash
+
+    return code_hash(Path(__file__).resolve().parents[1] / "chapters" / f"{stem}.py")
+
+
+def _iso(seconds: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def _versions() -> dict:
+    import platform
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for name in ("course", "keras", "tensorflow", "numpy"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _device() -> str:
+    """The accelerator the run used, or the CPU's name and core count."""
+    import platform
+
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                     for g in gpus]
+            return ", ".join(names)
+    except Exception:  # noqa: BLE001 - the record says what it can
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
 def _take_a_step(cls) -> None:
@@ -179,6 +275,7 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
     out = Path(args.out) if args.out else Path("out") / info.stem
     run = ChapterRun(number, info.stem, args.quick, out, args.mine, args.dataset)
     run.component, run.component_source = _load_component(info.stem, args.mine)
+    atexit.register(run.finish)  # the script's (or the notebook kernel's) end: claims complete
     if args.mine and run.component_source != "exercises":
         print(f"note: no exercises/{info.stem}.py found; using the reference solution")
     print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run, "

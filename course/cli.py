@@ -69,26 +69,36 @@ def cmd_list(args) -> int:
 
 # ----------------------------------------------------------------------------------------- run
 
+def _chapter_command(info, *, quick=False, out=None, mine=False, dataset=None) -> tuple[list, dict]:
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", f"chapters.{info.stem}"]
+    if quick:
+        command.append("--quick")
+    if out:
+        command += ["--out", str(Path(out).resolve())]
+    if mine:
+        command.append("--mine")
+    if dataset:
+        command += ["--dataset", dataset]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return command, env
+
+
+def _chapter_script(info) -> Path:
+    return Path(__file__).resolve().parents[1] / "chapters" / f"{info.stem}.py"
+
+
 def cmd_run(args) -> int:
     try:
         info = find_chapter(args.chapter)
     except ValueError as exc:
         return _fail(str(exc))
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "chapters" / f"{info.stem}.py").is_file():
+    if not _chapter_script(info).is_file():
         return _fail(f"chapter {info.number} ({info.stem}) has no script yet")
-    command = [sys.executable, "-m", f"chapters.{info.stem}"]
-    if args.quick:
-        command.append("--quick")
-    if args.out:
-        command += ["--out", str(Path(args.out).resolve())]
-    if args.mine:
-        command.append("--mine")
-    if args.dataset:
-        command += ["--dataset", args.dataset]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command, env = _chapter_command(info, quick=args.quick, out=args.out, mine=args.mine,
+                                    dataset=args.dataset)
     # Keep the learner's working directory (plots land in ./out by default); the chapter's stderr
     # goes through a filter that drops TensorFlow's start-up banner lines, nothing else.
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
@@ -100,6 +110,88 @@ def cmd_run(args) -> int:
             sys.stderr.write(line)
             sys.stderr.flush()
     return proc.wait()
+
+
+# -------------------------------------------------------------------------------------- claims
+
+def cmd_claims(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from course import claims
+
+    root = Path(args.out)
+    try:
+        chosen = [find_chapter(c) for c in args.chapter] if args.chapter else list(CHAPTERS)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.run:
+        todo = []
+        for info in chosen:
+            run = claims.load_run(claims.claims_file(root, info.stem))
+            why = claims.stale_reason(run, _chapter_script(info), quick_ok=args.quick)
+            if why:
+                todo.append((info, why))
+        if todo and _run_chapters(todo, root, args.quick) != 0:
+            return 1
+        if not todo:
+            console.print("Every chapter's claims are recorded and up to date.")
+    rows = [r for r in claims.gather(root) if r["chapter"] in {c.number for c in chosen}]
+    table = Table(title=f"The source documents' claims, as measured (runs in {root})",
+                  show_lines=True)
+    for name, style in (("#", "bold"), ("claim", None), ("verdict", None), ("measured", None)):
+        table.add_column(name, style=style, overflow="fold")
+    colours = {"consistent with our run": "green", "not what we measured": "red",
+               "inconclusive at this size": "yellow"}
+    for r in rows:
+        colour = colours.get(r["verdict"], "dim")
+        verdict = f"[{colour}]{escape(r['verdict'])}[/]" + (f"\n[dim]{r['mode']} run[/]"
+                                                           if r["mode"] else "")
+        if r["reason"]:
+            verdict += f"\n[dim]{escape(r['reason'])}[/]"
+        table.add_row(str(r["chapter"]), f"{escape(r['claim'])}\n[dim]{escape(r['source'])}, "
+                      f"{escape(r['section'])}[/]", verdict, escape(r["measured"]))
+    console.print(table)
+    counts = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    if args.markdown:
+        Path(args.markdown).write_text(claims.to_markdown(rows), encoding="utf-8")
+        console.print(f"wrote {args.markdown}")
+    if args.csv:
+        Path(args.csv).write_text(claims.to_csv(rows), encoding="utf-8")
+        console.print(f"wrote {args.csv}")
+    return 0
+
+
+def _run_chapters(todo: list, root: Path, quick: bool) -> int:
+    """Run the chapters in ``todo`` one after the other, each writing its log next to its
+    plots, with a progress bar and the expected time up front."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from course.claims import expected_minutes
+
+    minutes = [expected_minutes(info.number, quick) for info, _ in todo]
+    console.print(f"Running {len(todo)} chapter(s) ({'quick' if quick else 'full'} runs): about "
+                  f"{sum(minutes):.0f} minute(s) on a 2-core CPU, less on a faster machine.")
+    for (info, why), m in zip(todo, minutes):
+        console.print(f"  chapter {info.number} ({info.stem}): {why}; about {m:.0f} min")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        overall = progress.add_task("chapters", total=sum(minutes))
+        for (info, _), m in zip(todo, minutes):
+            progress.update(overall, description=f"chapter {info.number}: {info.title}")
+            out = root / info.stem
+            out.mkdir(parents=True, exist_ok=True)
+            command, env = _chapter_command(info, quick=quick, out=out)
+            with open(out / "run.log", "w", encoding="utf-8") as log:
+                code = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            progress.advance(overall, m)
+            if code != 0:
+                return _fail(f"chapter {info.number} failed (exit {code}); its output is in "
+                             f"{out / 'run.log'}", 1)
+    return 0
 
 
 # --------------------------------------------------------------------------------------- grade
@@ -313,12 +405,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run a chapter script")
-    p.add_argument("chapter", help="chapter number (1-7) or stem")
+    p.add_argument("chapter", help="chapter number (1-8) or stem")
     p.add_argument("--quick", action="store_true", help="a short run (well under a minute)")
     p.add_argument("--out", help="folder for the plots")
     p.add_argument("--mine", action="store_true", help="use your exercises/ implementation")
     p.add_argument("--dataset", help="a TensorFlow Datasets name instead of the course data")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("claims", help="the source documents' claims as the chapters measured "
+                                      "them (one table)")
+    p.add_argument("--out", default="out", help="where the chapter runs write (default ./out)")
+    p.add_argument("--run", action="store_true",
+                   help="first run the chapters whose claims are missing or stale")
+    p.add_argument("--quick", action="store_true",
+                   help="with --run: quick runs (a full run is needed for a final verdict)")
+    p.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("grade", help="grade exercise files against the Keras references")
     p.add_argument("dir", nargs="?", default="exercises", help="folder of exercise files (default ./exercises)")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from course.catalog import CHAPTERS
+from course.claims import CLAIMS
 from graderlib import ROOT
 
 UNKNOWN_DATASET = "surely_not_a_tfds_dataset"
@@ -142,3 +143,11 @@ def test_every_claim_prints_a_measurement_and_a_verdict(chapter):
     text = chapter["text"]
     assert text.count("Claim:") == len(claims)
     assert sum(text.count(v) for v in VERDICTS) == len(claims)
+    # every claim the chapter declares, with its source; the run that measured them, finished
+    number = int(chapter["stem"][2:4])
+    assert sorted(c["id"] for c in claims) == sorted(c.id for c in CLAIMS if c.chapter == number)
+    for claim in claims:
+        assert claim["source"] and claim["section"] and claim["verdict"] in VERDICTS
+        assert claim["holds"] is not None or claim["reason"], claim
+    assert record["complete"] and record["seconds"] > 0 and record["finished"]
+    assert record["versions"]["keras"] and record["device"]
