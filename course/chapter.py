@@ -173,9 +173,10 @@ def _versions() -> dict:
     from importlib import metadata
 
     found = {"python": platform.python_version()}
-    for name in ("course", "keras", "tensorflow", "numpy"):
+    for label, name in (("course", "keras-optimization-course"), ("keras", "keras"),
+                        ("tensorflow", "tensorflow"), ("numpy", "numpy")):
         try:
-            found[name] = metadata.version(name)
+            found[label] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
     return found

@@ -121,3 +121,19 @@ def test_course_claims_gathers_every_claim_and_says_what_is_missing(tmp_path):
     lines = md.read_text().splitlines()
     assert sum(line.startswith("| ") for line in lines) == len(claims.CLAIMS) + 1  # and a header
     assert "not measured" in result.stdout and "course run 6" in result.stdout
+
+
+@pytest.mark.slow
+def test_course_claims_run_runs_what_is_missing_then_nothing(tmp_path):
+    first = run_cli("claims", "--out", str(tmp_path), "--run", "--quick", "--chapter", "4",
+                    "--csv", str(tmp_path / "claims.csv"))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "Running 1 chapter(s) (quick runs): about 1 minute(s)" in first.stdout
+    assert "chapter 4 (ch04_momentum): not run yet" in first.stdout
+    rows = [r for r in csv.DictReader(io.StringIO((tmp_path / "claims.csv").read_text()))
+            if r["chapter"] == "4"]
+    assert rows and all(r["mode"] == "quick" and r["verdict"] in claims.VERDICTS.values()
+                        for r in rows)
+    assert (tmp_path / "ch04_momentum" / "run.log").is_file()
+    again = run_cli("claims", "--out", str(tmp_path), "--run", "--quick", "--chapter", "4")
+    assert again.returncode == 0 and "up to date" in again.stdout
