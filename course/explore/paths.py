@@ -20,6 +20,7 @@ import functools
 import importlib
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,11 +260,21 @@ def _load_class(info: OptimizerInfo, impl: str, stamp):
 
 
 def _describe(exc: BaseException, limit: int = 400) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
+    """``Type: first line of the message``; for an error raised while tracing, TensorFlow's
+    "in user code:" trace is dropped, keeping the original message and the learner's line."""
+    name = type(exc).__name__
+    text = str(exc).strip()
+    where = ""
+    if text.startswith("in user code:"):
+        lines = re.findall(r'File "[^"]*?[/\\]((?:exercises|solutions)[/\\]\w+\.py)", line (\d+)', text)
+        if lines:
+            where = f" ({lines[-1][0]}, line {lines[-1][1]})"
+        marker = text.rfind(f"{name}: ")
+        text = text[marker + len(name) + 2:] if marker >= 0 else ""
+    first = text.strip().splitlines()[0].strip() if text.strip() else ""
     if len(first) > limit:
         first = first[:limit] + " ..."
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return (f"{name}: {first}" if first else name) + where
 
 
 # ----------------------------------------------------------------------------------- requests
