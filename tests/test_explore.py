@@ -204,3 +204,29 @@ def test_explore_on_a_port_in_use_is_a_clear_error(server):
     result = run_cli("explore", "--port", str(port), "--no-browser", timeout=120)
     assert result.returncode == 2
     assert "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_the_server_cleanly():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from graderlib import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # SIG_DFL in the child: a shell's background job would otherwise ignore SIGINT
+    proc = subprocess.Popen([sys.executable, "-m", "course.cli", "explore", "--port", "0",
+                             "--no-browser"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = proc.stdout.readline()
+        assert "The explorer is at http://127.0.0.1:" in first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "The explorer stopped." in out
+    assert "Traceback" not in err
