@@ -1,4 +1,5 @@
-"""The ``course`` command: list, run, grade, release, grade-class, gradescope, doctor.
+"""The ``course`` command: list, run, claims, grade, release, grade-class, gradescope, doctor,
+explore.
 
 Exit codes: 0 when the command did its job (``grade`` exits 0 whatever the score), 2 for bad
 arguments or an unreadable folder, 1 when a chapter run or a release check fails.
@@ -389,6 +390,37 @@ def cmd_doctor(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- explore
+
+def cmd_explore(args) -> int:
+    """Serve the explorer on localhost until Ctrl-C."""
+    import webbrowser
+
+    from course.explore.server import make_server, warm_up
+
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        server = make_server(args.host, args.port)
+    except OSError as exc:
+        hint = " (try another --port, or --port 0 for any free one)" if args.port else ""
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}{hint}")
+    try:
+        with console.status("loading TensorFlow and tracing the first path ..."):
+            warm_up()
+        console.print(f"The explorer is at [bold]{server.url}[/] (Ctrl-C stops it).",
+                      highlight=False)
+        if not args.no_browser:
+            webbrowser.open(server.url)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("The explorer stopped.")
+        return 0
+    finally:
+        server.server_close()
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- main
 
 TIMEOUT_HELP = ("the most seconds one check may take (default 60); a check may take 10 times "
@@ -477,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="versions, devices, GPU and mixed-precision support")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("explore", help="drag a slider, watch an optimizer move (a local web page)")
+    p.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
+    p.set_defaults(func=cmd_explore)
     return parser
 
 

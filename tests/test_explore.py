@@ -1,0 +1,232 @@
+"""`course explore`: the API's paths are the real optimizers' paths, bad input is a clear 400,
+stubs and raising code are messages on the page, and the page loads nothing from elsewhere."""
+
+import json
+import re
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+import numpy as np
+import pytest
+
+from graderlib import run_cli
+
+from course.explore import paths
+from course.explore.server import STATIC, serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv, thread = serve_in_thread("127.0.0.1", 0)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def get(server, path, **params):
+    url = server.url.rstrip("/") + path + ("?" + urlencode(params) if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def api(server, **params):
+    status, _, body = get(server, "/api/path", **params)
+    return status, json.loads(body)
+
+
+def gap(a, b):
+    a, b = np.asarray(a["points"]), np.asarray(b["points"])
+    assert a.shape == b.shape
+    return float(np.linalg.norm(a - b, axis=1).max())
+
+
+@pytest.mark.parametrize("optimizer, params", [
+    ("momentum", {"lr": 0.02, "momentum": 0.9}),
+    ("nesterov", {"lr": 0.02, "momentum": 0.8}),
+    ("adam", {"lr": 0.1, "surface": "rosenbrock"}),
+    ("adam", {"lr": 0.01}),
+])
+def test_solution_and_keras_give_the_same_path(server, optimizer, params):
+    status, keras_path = api(server, optimizer=optimizer, impl="keras", steps=100, **params)
+    assert status == 200 and keras_path["error"] is None
+    status, solution = api(server, optimizer=optimizer, impl="solution", steps=100, **params)
+    assert status == 200 and solution["error"] is None
+    assert len(solution["points"]) == 101 and not solution["diverged"]
+    # the path really moves (a path stuck at the start would also "agree")
+    assert np.linalg.norm(np.subtract(solution["points"][-1], solution["points"][0])) > 0.5
+    assert gap(solution, keras_path) <= 1e-5
+    comparison = solution["comparison"]
+    assert comparison["max_gap"] <= 1e-5 and comparison["first_step_over"] is None
+    assert len(comparison["keras_points"]) == 101
+
+
+def test_adam_on_the_bowl_agrees_with_keras_to_float32_rounding(server):
+    # float32 rounding differs from step 1 (1 - beta_2 taken after or before the cast), so over
+    # 100 steps from |start| ~ 5.4 the paths drift apart by about 2e-5, never by 1e-4
+    status, solution = api(server, optimizer="adam", impl="solution", lr=0.1)
+    assert status == 200
+    assert solution["comparison"]["max_gap"] < 1e-4
+    assert solution["comparison"]["first_step_over"] is None
+
+
+def test_a_different_rate_gives_a_different_path(server):
+    _, a = api(server, optimizer="adam", lr=0.1)
+    _, b = api(server, optimizer="adam", lr=0.05)
+    assert gap(a, b) > 0.1
+
+
+def test_the_losses_are_the_surface_at_the_points(server):
+    _, r = api(server, optimizer="sgd", lr=0.1, steps=20, surface="bowl")
+    pts = np.asarray(r["points"])
+    assert np.allclose(r["losses"], 0.1 * pts[:, 0] ** 2 + 2.0 * pts[:, 1] ** 2)
+    # SGD on the bowl in closed form: each coordinate shrinks by (1 - 2 a lr) per step
+    assert np.allclose(pts[-1], np.array([-5.0 * 0.98 ** 20, -2.0 * 0.6 ** 20]), atol=1e-5)
+
+
+def test_a_stub_is_not_implemented_yet(server):
+    status, r = api(server, optimizer="adam", impl="yours")
+    assert status == 200
+    assert r["error"] == "Adam in exercises/ch06_adam.py is not implemented yet"
+    assert r["points"] == []
+
+
+def test_code_that_raises_gives_the_type_and_message(monkeypatch):
+    import keras
+
+    class Broken(keras.optimizers.Optimizer):
+        def __init__(self, learning_rate=0.001, rho=0.9, **kwargs):
+            super().__init__(learning_rate=learning_rate, **kwargs)
+
+        def update_step(self, gradient, variable, learning_rate):
+            raise ValueError("shapes do not match\nsecond line of detail")
+
+    monkeypatch.setattr(paths, "_load_class", lambda info, impl, stamp: Broken)
+    r = paths.compute({"optimizer": "rmsprop", "impl": "yours", "lr": "0.0123"})
+    assert r["error"].startswith("RMSprop in exercises/ch05_rmsprop.py raised ValueError: "
+                                 "shapes do not match")
+    assert "second line" not in r["error"]
+    assert "Traceback" not in r["error"]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"surface": "volcano"}, "unknown surface 'volcano'"),
+    ({"optimizer": "lion"}, "unknown optimizer 'lion'"),
+    ({"impl": "/etc/passwd"}, "unknown implementation"),
+    ({"lr": "0"}, "must be positive"),
+    ({"lr": "-0.1"}, "must be positive"),
+    ({"lr": "inf"}, "must be a finite number"),
+    ({"lr": "nan"}, "must be a finite number"),
+    ({"lr": "fast"}, "lr must be a number"),
+    ({"steps": "0"}, "steps must be between 1 and 1000"),
+    ({"steps": "5000"}, "steps must be between 1 and 1000"),
+    ({"steps": "ten"}, "steps must be a whole number"),
+    ({"optimizer": "adam", "beta_1": "1"}, "beta_1 must be in [0, 1)"),
+    ({"x0": "1e9"}, "x0 must be between"),
+])
+def test_bad_input_is_a_400_with_a_message(server, params, message):
+    status, r = api(server, **params)
+    assert status == 400
+    assert message in r["error"]
+
+
+def test_unknown_address_is_a_404(server):
+    status, _, body = get(server, "/api/nothing")
+    assert status == 404 and "error" in json.loads(body)
+
+
+@pytest.mark.parametrize("params", [
+    {"optimizer": "sgd", "lr": 50, "surface": "bowl"},
+    {"optimizer": "sgd", "lr": 0.3, "surface": "saddle"},
+])
+def test_a_diverging_path_is_cut_and_flagged(server, params):
+    status, r = api(server, steps=100, **params)
+    assert status == 200 and r["error"] is None
+    assert r["diverged"] is True
+    pts = np.asarray(r["points"])
+    assert 1 <= len(pts) < 101
+    assert np.all(np.isfinite(pts)) and np.abs(pts).max() <= paths.ESCAPE
+    assert len(r["losses"]) == len(pts) and np.all(np.isfinite(r["losses"]))
+
+
+def test_a_converging_path_is_not_flagged(server):
+    _, r = api(server, optimizer="sgd", lr=0.1, surface="saddle", y0=0)
+    assert r["diverged"] is False and len(r["points"]) == 101
+
+
+def test_surface_has_contours(server):
+    status, _, body = get(server, "/api/surface", name="rosenbrock")
+    s = json.loads(body)
+    assert status == 200 and s["extent"] == [-2.0, 2.0, -1.0, 3.0]
+    assert len(s["contours"]) >= 10 and any(c["lines"] for c in s["contours"])
+    status, _, body = get(server, "/api/surface", name="nope")
+    assert status == 400 and "unknown surface" in json.loads(body)["error"]
+
+
+def test_the_page_and_its_files_are_served_and_self_contained(server):
+    status, headers, page = get(server, "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    html = page.decode()
+    assert 'src="app.js"' in html and 'href="style.css"' in html
+    for name, kind in (("/app.js", "text/javascript"), ("/style.css", "text/css")):
+        status, headers, body = get(server, name)
+        assert status == 200 and headers["Content-Type"].startswith(kind) and body
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        # no external resource: no src/href/url()/import pointing anywhere with a scheme or //
+        assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I), path
+        assert not re.search(r"""url\(\s*["']?\s*(https?:)?//""", text, re.I), path
+        assert not re.search(r"""(fetch|import)\s*\(\s*["'`]\s*(https?:)?//""", text, re.I), path
+        # the only absolute address allowed is the SVG namespace name in createElementNS
+        others = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
+        assert not others, (path, others)
+
+
+def test_the_static_files_are_package_data():
+    text = (STATIC.parents[2] / "pyproject.toml").read_text()
+    assert '"course.explore" = ["static/*.html", "static/*.js", "static/*.css"]' in text
+    assert {p.name for p in STATIC.iterdir()} >= {"index.html", "app.js", "style.css"}
+
+
+def test_explore_help():
+    result = run_cli("explore", "--help", timeout=120)
+    assert result.returncode == 0, result.stderr
+    for option in ("--port", "--no-browser", "--host"):
+        assert option in result.stdout
+
+
+def test_explore_on_a_port_in_use_is_a_clear_error(server):
+    port = server.server_address[1]
+    result = run_cli("explore", "--port", str(port), "--no-browser", timeout=120)
+    assert result.returncode == 2
+    assert "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_the_server_cleanly():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from graderlib import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # SIG_DFL in the child: a shell's background job would otherwise ignore SIGINT
+    proc = subprocess.Popen([sys.executable, "-m", "course.cli", "explore", "--port", "0",
+                             "--no-browser"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = proc.stdout.readline()
+        assert "The explorer is at http://127.0.0.1:" in first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "The explorer stopped." in out
+    assert "Traceback" not in err
