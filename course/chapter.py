@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import importlib
 import json
 import os
@@ -168,6 +169,7 @@ def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
+@functools.lru_cache(maxsize=None)  # the same for the whole run
 def _versions() -> dict:
     import platform
     from importlib import metadata
@@ -182,6 +184,7 @@ def _versions() -> dict:
     return found
 
 
+@functools.lru_cache(maxsize=None)  # the same for the whole run
 def _device() -> str:
     """The accelerator the run used, or the CPU's name and core count."""
     import platform
