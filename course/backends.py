@@ -164,3 +164,56 @@ def probe(backend: str, timeout: float = 180.0) -> dict:
     if not lines:
         return {"error": (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]}
     return json.loads(lines[-1])
+
+
+def value_and_gradients(fn, variables, tensors=(), state=()):
+    """The loss ``fn(*tensors)`` and its gradients with respect to ``variables`` (Keras
+    Variables that ``fn`` reads) and to ``tensors`` (arrays passed in), on whatever backend Keras
+    runs: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` on JAX (the variables'
+    values passed in through a ``keras.StatelessScope``), ``torch.autograd.grad`` on PyTorch.
+
+    ``state``: other variables ``fn`` may assign (a batch-normalization layer's moving
+    statistics): on JAX their new values come out of the pure function and are assigned after,
+    so every backend leaves them as TensorFlow's eager run would.
+
+    Returns ``(loss, [gradient per variable], [gradient per tensor])``.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    variables, state = list(variables), list(state)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.convert_to_tensor(t) for t in tensors]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = fn(*tensors)
+        grads = tape.gradient(loss, variables + tensors)
+        return loss, grads[:len(variables)], grads[len(variables):]
+    if backend == "jax":
+        import jax
+
+        def pure(values, inputs):
+            mapping = list(zip(variables, values)) + [(s, s.value) for s in state]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                loss = fn(*inputs)
+            return loss, [scope.get_current_value(s) for s in state]
+
+        (loss, new_state), (var_grads, tensor_grads) = jax.value_and_grad(
+            pure, argnums=(0, 1), has_aux=True)([v.value for v in variables],
+                                                [keras.ops.convert_to_tensor(t) for t in tensors])
+        for s, value in zip(state, new_state):
+            s.assign(value)
+        return loss, list(var_grads), list(tensor_grads)
+    if backend == "torch":
+        import torch
+
+        tensors = [keras.ops.convert_to_tensor(t).detach().requires_grad_(True) for t in tensors]
+        loss = fn(*tensors)
+        grads = torch.autograd.grad(loss, [v.value for v in variables] + tensors,
+                                    allow_unused=True)
+        grads = [torch.zeros_like(x) if g is None else g
+                 for g, x in zip(grads, [v.value for v in variables] + tensors)]
+        return loss, grads[:len(variables)], grads[len(variables):]
+    raise BackendError(f"no gradients for the {backend} backend")

@@ -222,7 +222,7 @@ def cmd_grade(args) -> int:
         try:
             report = grade_submission(args.dir, args.chapter, args.seed, device=args.device,
                                       timeout=args.timeout, on_exercise=on_exercise,
-                                      only=args.check, budget=args.budget)
+                                      only=args.check, budget=args.budget, backend=args.backend)
         except GradingError as exc:
             return _fail(str(exc))
     print_report(report, console, verbose=args.verbose)
@@ -296,7 +296,7 @@ def cmd_grade_class(args) -> int:
             result = grade_class(args.submissions, args.out, jobs=args.jobs, force=args.force,
                                  seed=args.seed, chapters=args.chapter, only=args.check,
                                  device=args.device, timeout=args.timeout, budget=args.budget,
-                                 on_student=on_student)
+                                 on_student=on_student, backend=args.backend)
         except ClassGradingError as exc:
             return _fail(str(exc))
     statuses = {}
@@ -332,7 +332,8 @@ def cmd_gradescope(args) -> int:
 
     try:
         path = build_autograder(args.out, chapters=args.chapter, only=args.check,
-                                timeout=args.timeout, seed=args.seed, budget=args.budget)
+                                timeout=args.timeout, seed=args.seed, budget=args.budget,
+                                backend=args.backend)
     except (GradingError, ReleaseError, OSError) as exc:
         return _fail(str(exc))
     console.print(f"wrote {path}: upload it as the Gradescope assignment's autograder "
@@ -387,7 +388,39 @@ def cmd_doctor(args) -> int:
         except ImportError as exc:
             table.add_row(name, f"[red]{exc}[/]")
     console.print(table)
+    console.print(_backends_table())
     return 0
+
+
+def _backends_table():
+    """Keras's three backends: installed or not (with the command that installs one), and for
+    each installed one, its version and the accelerators it sees, asked of a process running
+    Keras on it (the backend's own device query)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.table import Table
+
+    from course import backends
+
+    table = Table(title="Keras backends (course run / grade --backend NAME)")
+    for column in ("backend", "version", "accelerators", "to install"):
+        table.add_column(column)
+    found = backends.available()
+    with ThreadPoolExecutor(len(found) or 1) as pool:
+        answers = dict(zip(found, pool.map(backends.probe, found)))
+    default = backends.resolve() if os.environ.get("KERAS_BACKEND", "tensorflow") in found else ""
+    for name in backends.BACKENDS:
+        label = name + (" (default)" if name == default else "")
+        if name not in answers:
+            table.add_row(label, "[dim]not installed[/]", "", backends.INSTALL[name])
+            continue
+        info = answers[name]
+        if "error" in info:
+            table.add_row(label, f"[red]does not start: {info['error']}[/]", "", "")
+            continue
+        gpus = ", ".join(info["accelerators"]) or "none (CPU only)"
+        table.add_row(label, info["version"], gpus, "")
+    return table
 
 
 # ------------------------------------------------------------------------------------- explore
@@ -425,6 +458,11 @@ def cmd_explore(args) -> int:
 
 TIMEOUT_HELP = ("the most seconds one check may take (default 60); a check may take 10 times "
                 "what the Keras reference took for it, and at least 10 s, up to this")
+
+
+BACKEND_CHOICES = ("tensorflow", "jax", "torch", "pytorch")
+BACKEND_HELP = ("the Keras backend the checks run on, yours and the reference alike (default: "
+                "KERAS_BACKEND, else tensorflow)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -470,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "reported as timed out (default: no budget)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
                    help="where checks run (default: the GPU if TensorFlow sees one)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, metavar="{tensorflow,jax,torch}",
+                   help=BACKEND_HELP)
     p.add_argument("--verbose", "-v", action="store_true", help="show feedback for passed checks too")
     p.set_defaults(func=cmd_grade)
 
@@ -491,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, metavar="S",
                    help="seconds for each student; what is not graded by then is reported as "
                         "timed out (default: no budget)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, metavar="{tensorflow,jax,torch}",
+                   help=BACKEND_HELP)
     p.add_argument("--device", choices=("cpu", "gpu"), default="auto",
                    help="where checks run (default: the GPU if TensorFlow sees one)")
     p.set_defaults(func=cmd_grade_class)
@@ -503,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, metavar="S", default=None,
                    help="seconds for each submission, below the assignment's Gradescope timeout "
                         "(default 540: 9 of Gradescope's default 10 minutes)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, metavar="{tensorflow,jax,torch}",
+                   default="tensorflow",
+                   help="the Keras backend Gradescope grades on (default tensorflow; setup.sh "
+                        "installs its extra)")
     p.add_argument("--seed", type=int,
                    help="one seed for every submission (default: one per submission, from its id)")
     p.set_defaults(func=cmd_gradescope)

@@ -7,7 +7,8 @@ The zip (upload it as the assignment's autograder) holds:
 - ``run_autograder``: run for every submission: ``python -m course.gradescope run`` grades
   ``/autograder/submission`` and writes ``/autograder/results/results.json``;
 - ``autograder.json``: what the instructor chose when building it (chapters, checks, time limit
-  per check, seed, and the budget: the seconds one submission's grading may take in all);
+  per check, seed, the Keras backend, and the budget: the seconds one submission's grading may
+  take in all);
 - ``package/``: the course package and its ``pyproject.toml``. No solutions: the grader checks a
   submission against Keras's own optimizers, layers and schedules, not against a stored answer.
 
@@ -51,9 +52,10 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >
 fi
 python3 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
-/autograder/venv/bin/python -m pip install ./package
-/autograder/venv/bin/python -c "import course.grader.grade, tensorflow, keras; \\
-print('course grader installed with TensorFlow', tensorflow.__version__, 'and Keras', keras.__version__)"
+/autograder/venv/bin/python -m pip install "./package{extra}"
+KERAS_BACKEND={backend} /autograder/venv/bin/python -c "import course.grader.grade, tensorflow, keras; \\
+print('course grader installed with TensorFlow', tensorflow.__version__, 'and Keras', keras.__version__, \\
+'on the', keras.backend.backend(), 'backend')"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -74,8 +76,11 @@ def _project_root() -> Path:
 def build_autograder(out: str | os.PathLike, *, chapters: list[str] | None = None,
                      only: list[str] | None = None, timeout: float = 60.0,
                      seed: int | None = None, budget: float | None = None,
-                     root: Path | None = None) -> Path:
+                     root: Path | None = None, backend: str = "tensorflow") -> Path:
     """Write the autograder zip to ``out`` (atomically); GradingError for a bad selection.
+
+    ``backend``: the Keras backend submissions are graded on (setup.sh installs its extra). It
+    need not be installed on the machine that builds the zip.
 
     ``budget``: seconds a submission's grading may take, all told (default DEFAULT_BUDGET);
     keep it below the assignment's Gradescope timeout, so that results.json is always written."""
@@ -84,11 +89,18 @@ def build_autograder(out: str | os.PathLike, *, chapters: list[str] | None = Non
     if timeout <= 0:
         raise GradingError("--timeout must be a positive number of seconds")
     budget = DEFAULT_BUDGET if budget is None else budget
+    from course import backends
+
+    backend = "torch" if backend == "pytorch" else backend
+    if backend not in backends.BACKENDS:
+        raise GradingError(f"unknown backend {backend!r}: choose one of {', '.join(backends.BACKENDS)}")
     if budget <= 0:
         raise GradingError("--budget must be a positive number of seconds")
     settings = {"chapters": [exercise.stem for exercise, _ in plan],
                 "checks": sorted(only) if only else None, "timeout": timeout, "seed": seed,
-                "budget": budget}
+                "budget": budget, "backend": backend}
+    setup = SETUP_SH.replace("{extra}", "" if backend == "tensorflow" else f"[{backend}]"
+                             ).replace("{backend}", backend)
     files = shipped_files(root, ("course",))
     if not files:
         raise ReleaseError(f"no course package found in {root}")
@@ -98,7 +110,7 @@ def build_autograder(out: str | os.PathLike, *, chapters: list[str] | None = Non
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, text, mode in (("setup.sh", SETUP_SH, 0o755),
+            for name, text, mode in (("setup.sh", setup, 0o755),
                                      ("run_autograder", RUN_AUTOGRADER, 0o755),
                                      (SETTINGS, json.dumps(settings, indent=2) + "\n", 0o644)):
                 info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
@@ -159,7 +171,8 @@ def run_autograder(root: str | os.PathLike, settings: dict) -> dict:
                     staging, [e.stem for e, _ in plan], seed,
                     timeout=float(settings.get("timeout", 60.0)), only=only,
                     hide=(str(submission), str(results_path.parent), str(root / "source")),
-                    budget=max(1.0, budget - (time.monotonic() - started)))
+                    budget=max(1.0, budget - (time.monotonic() - started)),
+                    backend=settings.get("backend") or "tensorflow")
             report["submission"] = "your submission"
             results = gradescope_results(report)
             missing = [f"{s}.py" for s in stems if s not in files]

@@ -224,9 +224,13 @@ class AccumulateGradients(keras.optimizers.Optimizer):
         """Accumulate this micro-batch's gradients, or apply the mean of the last ``steps``."""
         # TODO: build on the first call; k is the base class's counter (super().iterations,
         # which you increment yourself since this replaces the base class's apply). No Python
-        # `if` on k: inside model.fit it is a symbolic tensor. Choose the branch with
-        # ops.cond(is_update, update, accumulate), each branch a function that assigns
-        # variables and returns None (as Keras's own accumulation does).
+        # `if` on k: inside model.fit it is a symbolic tensor. Nor ops.cond with assignments in
+        # its branches: on JAX a branch is a pure function, and what it assigns is lost. Keep
+        # it to keras.ops so it runs on every backend: let the wrapped optimizer apply the mean
+        # gradient at every call, then keep the new values only on an update step,
+        # v.assign(ops.where(is_update, new, old)) for the variables and the wrapped
+        # optimizer's own variables (old: ops.copy of each, taken before), as Keras's JAX
+        # backend does for its own accumulation; the accumulators likewise.
         raise NotImplementedError("ch08_training_recipe.py: your code here")
 
     @contextlib.contextmanager

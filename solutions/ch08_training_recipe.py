@@ -384,9 +384,13 @@ class AccumulateGradients(keras.optimizers.Optimizer):
         """Accumulate this micro-batch's gradients, or apply the mean of the last ``steps``."""
         # TODO: build on the first call; k is the base class's counter (super().iterations,
         # which you increment yourself since this replaces the base class's apply). No Python
-        # `if` on k: inside model.fit it is a symbolic tensor. Choose the branch with
-        # ops.cond(is_update, update, accumulate), each branch a function that assigns
-        # variables and returns None (as Keras's own accumulation does).
+        # `if` on k: inside model.fit it is a symbolic tensor. Nor ops.cond with assignments in
+        # its branches: on JAX a branch is a pure function, and what it assigns is lost. Keep
+        # it to keras.ops so it runs on every backend: let the wrapped optimizer apply the mean
+        # gradient at every call, then keep the new values only on an update step,
+        # v.assign(ops.where(is_update, new, old)) for the variables and the wrapped
+        # optimizer's own variables (old: ops.copy of each, taken before), as Keras's JAX
+        # backend does for its own accumulation; the accumulators likewise.
         # BEGIN SOLUTION
         if trainable_variables is None:
             variables = self._trainable_variables
@@ -396,23 +400,23 @@ class AccumulateGradients(keras.optimizers.Optimizer):
                 self.build(variables)
         accumulators = [self.accumulators[self._get_variable_index(v)] for v in variables]
         micro_batch = super().iterations
+        is_update = ops.equal((micro_batch + 1) % self.steps, 0)
 
-        def update():
-            mean = [(g + a) / self.steps for g, a in zip(grads, accumulators)]
-            if self.global_clipnorm is not None:
-                norm = ops.sqrt(sum(ops.sum(ops.square(m)) for m in mean))
-                mean = [m * (self.global_clipnorm / ops.maximum(norm, self.global_clipnorm))
-                        for m in mean]
-            with self._rate_of(micro_batch):
-                self.optimizer.apply(mean, variables)
-            for a in accumulators:
-                a.assign(ops.zeros_like(a))
-
-        def accumulate():
-            for g, a in zip(grads, accumulators):
-                a.assign_add(g)
-
-        ops.cond(ops.equal((micro_batch + 1) % self.steps, 0), update, accumulate)
+        mean = [(g + a) / self.steps for g, a in zip(grads, accumulators)]
+        if self.global_clipnorm is not None:
+            norm = ops.sqrt(sum(ops.sum(ops.square(m)) for m in mean))
+            mean = [m * (self.global_clipnorm / ops.maximum(norm, self.global_clipnorm))
+                    for m in mean]
+        # the wrapped optimizer applies the mean at every call; off an update step, its
+        # variables and ours are given back their old values (no branch assigns anything)
+        kept = variables + list(self.optimizer.variables)
+        old = [ops.copy(v.value) for v in kept]
+        with self._rate_of(micro_batch):
+            self.optimizer.apply(mean, variables)
+        for v, before in zip(kept, old):
+            v.assign(ops.where(is_update, v.value, before))
+        for g, a in zip(grads, accumulators):
+            a.assign(ops.where(is_update, ops.zeros(a.shape, a.dtype), a + g))
         micro_batch.assign_add(1)
         # END SOLUTION
 

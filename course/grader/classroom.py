@@ -39,7 +39,7 @@ from pathlib import Path
 
 from course.grader import runner
 from course.grader.grade import (GradingError, ReferenceCache, grade_exercise, grading_plan,
-                                 new_seed, submission_report)
+                                 new_seed, resolve_backend, submission_report)
 from course.grader.outcomes import STUDENT_STATUS_OF, CheckStatus, ExerciseStatus, StudentStatus
 from course.grader.report import write_atomic, write_json
 
@@ -290,7 +290,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
                 force: bool = False, seed: int | None = None, chapters: list[str] | None = None,
                 only: list[str] | None = None, device: str = "auto", timeout: float = 60.0,
                 memory_limit: int = runner.DEFAULT_MEMORY_LIMIT, budget: float | None = None,
-                on_student=None) -> ClassResult:
+                on_student=None, backend: str | None = None) -> ClassResult:
     """Grade every student folder in ``submissions`` into ``out`` (see the module docstring).
 
     Without ``chapters`` (and ``only``), the chapters graded are those at least one student
@@ -312,6 +312,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
                                 "taken for a student)")
     try:
         plan = grading_plan(chapters, only)
+        backend = resolve_backend(backend)
     except GradingError as exc:
         raise ClassGradingError(str(exc)) from None
     stems = [exercise.stem for exercise, _ in plan]
@@ -330,7 +331,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
             student.files = {stem: path for stem, path in student.files.items() if stem in stems}
     (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
     settings = {"chapters": stems, "checks": sorted(only) if only else None, "device": device,
-                "timeout": timeout, "memory_limit": memory_limit, "budget": budget}
+                "backend": backend, "timeout": timeout, "memory_limit": memory_limit, "budget": budget}
     seed = _class_settings(out, seed, force, {**settings, "submissions": str(submissions)})
     settings = {**settings, "seed": seed, "grader": grader_version()}
 
@@ -361,7 +362,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
 
     def grade_one(exercise, names, path: Path, data: bytes | None, deadline: float | None) -> dict:
         if data is None:  # no file: nothing to run, nothing to share
-            return grade_exercise(exercise, path, seed, only=names)
+            return grade_exercise(exercise, path, seed, only=names, backend=backend)
         key = (exercise.stem, _sha256(data))
         with lock:
             future = same_file.get(key)
@@ -373,7 +374,7 @@ def grade_class(submissions: str | os.PathLike, out: str | os.PathLike, *, jobs:
         try:
             entry = grade_exercise(exercise, path, seed, device=device, timeout=timeout,
                                    memory_limit=memory_limit, cache=cache, only=names, hide=hide,
-                                   deadline=deadline)
+                                   deadline=deadline, backend=backend)
         except BaseException as exc:
             future.set_exception(exc)
             with lock:  # let a later identical file try again rather than inherit the failure

@@ -1,4 +1,4 @@
-"""Start workers by forking a process that has already imported TensorFlow.
+"""Start workers by forking a process that has already imported TensorFlow (and the Keras backend).
 
 Importing TensorFlow takes 4 s of CPU (10 s and more on a busy 2-core machine), and grading
 starts a worker per exercise and per student, plus one per reference: in a class run that
@@ -38,7 +38,12 @@ _MAX_MESSAGE = 1 << 20
 # --------------------------------------------------------------------------------- the server
 
 def _serve(sock: socket.socket) -> None:
-    import tensorflow  # noqa: F401 - the point of this process
+    import importlib.util
+
+    # the point of this process: Keras on its backend (KERAS_BACKEND), and TensorFlow wherever it
+    # is installed, since tf.data pipelines are checks' input on every backend
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow  # noqa: F401
     import keras  # noqa: F401
 
     from course.grader import sandbox, worker  # noqa: F401

@@ -79,16 +79,16 @@ class ReferenceCache:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._runs: dict[tuple, _Computation] = {}  # (stem, seed, device, check) -> its run
+        self._runs: dict[tuple, _Computation] = {}  # (stem, seed, device, backend, check) -> run
 
     def request(self, exercise: Exercise, seed: int, device: str, timeout: float,
-                memory_limit: int) -> "ReferenceTicket":
+                memory_limit: int, backend: str = "tensorflow") -> "ReferenceTicket":
         names = [c.name for c in exercise.checks if c.needs_reference]
         fresh = _Computation()
         runs: dict[str, _Computation] = {}
         with self._lock:
             for name in names:
-                key = (exercise.stem, seed, device, name)
+                key = (exercise.stem, seed, device, backend, name)
                 runs[name] = self._runs.setdefault(key, fresh)
             for computation in set(runs.values()):
                 computation.users += 1
@@ -96,11 +96,11 @@ class ReferenceCache:
         if mine:  # the checks nobody has computed yet: one worker for all of them
             threading.Thread(target=self._compute, name=f"reference-{exercise.stem}",
                              args=(fresh, exercise.stem, mine, seed, device, timeout,
-                                   memory_limit)).start()
+                                   memory_limit, backend)).start()
         return ReferenceTicket(self, exercise.stem, runs)
 
     def _compute(self, computation: _Computation, stem: str, names: list[str], seed: int,
-                 device: str, timeout: float, memory_limit: int) -> None:
+                 device: str, timeout: float, memory_limit: int, backend: str) -> None:
         def record(name: str, outcome: runner.CheckOutcome) -> None:
             computation.seconds[name] = outcome.seconds
 
@@ -108,7 +108,7 @@ class ReferenceCache:
             computation.report = runner.run_checks(
                 stem, None, names, seed, device=device, timeout=max(timeout, 120.0) * 2,
                 memory_limit=max(memory_limit, 8 * 1024**3), cancel=computation.cancel,
-                on_outcome=record)
+                on_outcome=record, backend=backend)
         except Exception as exc:  # noqa: BLE001 - reported by every ticket that waits on it
             computation.failure = f"{type(exc).__name__}: {exc}"
         finally:
@@ -236,9 +236,14 @@ def _outcome_feedback(outcome: runner.CheckOutcome) -> str:
 def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "auto",
                    timeout: float = 60.0, memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
                    cache: ReferenceCache | None = None, only: list[str] | None = None,
-                   hide: tuple[str, ...] = (), deadline: float | None = None) -> dict:
-    """Grade one exercise file. ``only`` restricts grading to the named checks (each keeps its
-    share of the exercise's 10 points, so the maximum is then below 10). ``hide``: folders the
+                   hide: tuple[str, ...] = (), deadline: float | None = None,
+                   backend: str = "tensorflow") -> dict:
+    """Grade one exercise file on the Keras ``backend`` (both the student's worker and the
+    reference's run on it; the reference is Keras's built-in on that same backend). A check with
+    no counterpart on the backend is not run: it is listed under ``skipped`` with the reason, and
+    the exercise's 10 points are shared among the checks that run. ``only`` restricts grading to
+    the named checks (each keeps its share of the exercise's 10 points, so the maximum is then
+    below 10). ``hide``: folders the
     student's code may not read (see ``runner.run_checks``). ``timeout`` is the most any check
     may take (see CHECK_TIME_FACTOR); ``deadline`` (a ``time.monotonic()`` instant) the moment
     grading stops whatever is left: the checks not done by then are reported as timed out.
@@ -246,17 +251,23 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     ``entry["grader_error"]`` is True when grading failed for a reason that is not the student's
     (the worker could not start, the reference could not be computed): worth grading again."""
     cache = cache or _DEFAULT_CACHE
+    skipped = [{"name": c.name, "description": c.description, "reason": c.skipped_on(backend)}
+               for c in exercise.checks if c.skipped_on(backend)]
+    if skipped:
+        exercise = dataclasses.replace(exercise, checks=tuple(
+            c for c in exercise.checks if not c.skipped_on(backend)))
     total_weight = sum(c.weight for c in exercise.checks)
     max_scores = {c.name: POINTS_PER_EXERCISE * c.weight / total_weight for c in exercise.checks}
     if only:
-        unknown = sorted(set(only) - set(max_scores))
+        unknown = sorted(set(only) - set(max_scores) - {s["name"] for s in skipped})
         if unknown:
             raise GradingError(f"{exercise.stem} has no check named {', '.join(unknown)}; its checks "
                                f"are {', '.join(max_scores)}")
         exercise = dataclasses.replace(exercise, checks=tuple(c for c in exercise.checks if c.name in only))
     entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
              "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 2),
-             "status": ExerciseStatus.GRADED, "message": "", "checks": [], "mistakes": []}
+             "status": ExerciseStatus.GRADED, "message": "", "checks": [], "mistakes": [],
+             "backend": backend, "skipped": [s for s in skipped if not only or s["name"] in only]}
     started = time.monotonic()
 
     def all_zero(status: CheckStatus, feedback: str, hint: str | None = None) -> dict:
@@ -290,7 +301,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     caps = {c.name: timeout * c.timeout_factor for c in exercise.checks}
     # the reference is computed while the student's checks run (two processes, two cores), and
     # only waited for when one of the student's checks has outputs to compare with it
-    ticket = cache.request(exercise, seed, device, timeout, memory_limit)
+    ticket = cache.request(exercise, seed, device, timeout, memory_limit, backend)
 
     def check_limit(name: str) -> float:
         took = ticket.seconds(name)
@@ -304,7 +315,8 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         if not runner.concurrent_reference():
             ticket.wait(deadline)  # one worker at a time: the reference first, for its timings
         student = runner.run_checks(exercise.stem, str(path), names, seed, device=device,
-                                    limits=limits, memory_limit=memory_limit, hide=hide)
+                                    limits=limits, memory_limit=memory_limit, hide=hide,
+                                    backend=backend)
         compared = student.import_status == CheckStatus.RAN and any(
             c.needs_reference and student.outcomes.get(c.name, runner.CheckOutcome("")).status
             == CheckStatus.RAN for c in exercise.checks)
@@ -312,7 +324,6 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     finally:
         ticket.release()
     entry["device"] = student.device or (reference.device if reference else "")
-    entry["backend"] = student.backend or (reference.backend if reference else "")
 
     if student.import_status != CheckStatus.RAN:
         error = student.import_error or {}
@@ -438,8 +449,11 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
                      memory_limit: int = runner.DEFAULT_MEMORY_LIMIT,
                      cache: ReferenceCache | None = None, on_exercise=None,
                      only: list[str] | None = None, hide: tuple[str, ...] = (),
-                     budget: float | None = None) -> dict:
+                     budget: float | None = None, backend: str | None = None) -> dict:
     """Grade every exercise file in ``directory``; the report as a dict (``schema.REPORT``).
+
+    ``backend``: the Keras backend both sides run on (default: ``KERAS_BACKEND``, else
+    TensorFlow); it must be installed here.
 
     ``budget``: seconds for the whole submission; what is not graded by then is reported as
     timed out, so that a report always comes back in time (a platform's own limit, say)."""
@@ -451,6 +465,7 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
         raise GradingError(f"cannot read the folder {folder}")
     if device not in ("auto", "cpu", "gpu"):
         raise GradingError(f"--device must be cpu or gpu, not {device!r}")
+    backend = resolve_backend(backend)
     plan = grading_plan(chapters, only)
     seed = new_seed() if seed is None else int(seed)
     started = time.monotonic()
@@ -463,11 +478,21 @@ def grade_submission(directory: str | os.PathLike, chapters: list[str] | None = 
             on_exercise(exercise, "start")
         result = grade_exercise(exercise, folder / f"{exercise.stem}.py", seed, device=device,
                                 timeout=timeout, memory_limit=memory_limit, cache=cache, only=names,
-                                hide=hide, deadline=deadline)
+                                hide=hide, deadline=deadline, backend=backend)
         results.append(result)
         if on_exercise:
             on_exercise(exercise, result)
     return submission_report(str(folder), seed, results, time.monotonic() - started)
+
+
+def resolve_backend(name: str | None) -> str:
+    """``course.backends.resolve`` with its error as a ``GradingError`` (a clear message)."""
+    from course import backends
+
+    try:
+        return backends.resolve(name)
+    except backends.BackendError as exc:
+        raise GradingError(str(exc)) from None
 
 
 def submission_report(submission: str, seed: int, results: list[dict], seconds: float) -> dict:

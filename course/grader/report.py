@@ -71,6 +71,12 @@ def short_feedback(check: dict, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def skipped_text(report: dict, skipped: dict) -> str:
+    """Why a check did not run on this grading's backend (its points went to the others)."""
+    return (f"not run on {report.get('backend', 'this backend')}: {skipped['reason']} (its "
+            "points are shared among the checks that run)")
+
+
 def gradescope_results(report: dict) -> dict:
     """Gradescope's results.json: one test per check, the seed and the known mistakes (each hint
     once) in the top-level output."""
@@ -91,6 +97,10 @@ def gradescope_results(report: dict) -> dict:
                 "output": output,
                 "visibility": "visible",
             })
+        for skipped in exercise.get("skipped") or []:  # shown, worth nothing, never "passed"
+            tests.append({"name": f"{exercise['name']}: {skipped['name']}", "score": 0.0,
+                          "max_score": 0.0, "output": skipped_text(report, skipped),
+                          "visibility": "visible"})
     output = (f"Graded with seed {report['seed']} on {', '.join(report['devices'])} "
               f"({report['backend']}).")
     if summary:
@@ -139,6 +149,9 @@ def print_report(report: dict, console: Console | None = None, verbose: bool = F
                     feedback += f"\n[hint] {check['hint']}"
             table.add_row(f"  {check['name']}", f"{check['score']:.2f}/{check['max_score']:.2f}",
                           Text(status, style=_STATUS_STYLE.get(status, "")), Text(feedback))
+        for skipped in exercise.get("skipped") or []:
+            table.add_row(f"  {skipped['name']}", "-", Text("skipped", style="dim"),
+                          Text(skipped_text(report, skipped), style="dim"))
     console.print(table)
     console.print(f"[bold]Total: {report['score']:.2f} / {report['max_score']:.0f}[/]   "
                   f"(seed {report['seed']}; rerun with --seed {report['seed']} to reproduce; "

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from course import backends
 from course.grader import wire
 from course.grader.outcomes import CheckStatus
 
@@ -226,8 +227,10 @@ def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, d
                timeout: float = 60.0, timeouts: dict[str, float] | None = None,
                limits: Limits | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT,
                hide: tuple[str, ...] = (), cancel: threading.Event | None = None,
-               on_outcome: Callable[[str, CheckOutcome], None] | None = None) -> WorkerReport:
-    """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers.
+               on_outcome: Callable[[str, CheckOutcome], None] | None = None,
+               backend: str = "tensorflow") -> WorkerReport:
+    """Run ``checks`` of exercise ``stem`` on ``source`` (None: the reference) in workers that
+    run Keras on ``backend``.
 
     ``limits`` (default: ``timeout`` for everything, ``timeouts`` per check) bounds each part.
     A component (``adam`` of ``adam.fit``) whose check hung or ran out of memory has its other
@@ -254,7 +257,7 @@ def run_checks(stem: str, source: str | None, checks: list[str], seed: int, *, d
             break
         before = len(remaining)
         remaining = _one_worker(stem, source, remaining, seed, device, limits, memory_limit,
-                                report, tuple(hide), cancel, on_outcome)
+                                report, tuple(hide), cancel, on_outcome, backend)
         if cancel.is_set():
             continue  # the checks left are marked above
         if report.import_status != CheckStatus.RAN:
@@ -340,7 +343,9 @@ def _worker_env() -> dict[str, str]:
 # them needs a new fork server. Others (pytest sets PYTEST_CURRENT_TEST for every test) reach
 # each worker through its own environment.
 _IMPORT_ENV = ("PYTHON", "TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "OPENBLAS_", "MKL_", "LD_")
-_SERVER: list = [None, None]  # [key, fork server or None when it could not start]
+# one fork server per such environment (a backend each), started on first use
+_SERVERS: dict[tuple, object] = {}
+_MAX_SERVERS = 2
 _SERVER_LOCK = threading.Lock()
 
 
@@ -353,20 +358,24 @@ def _fork_server(env: dict[str, str]):
 
     key = tuple(sorted((k, v) for k, v in env.items() if k.startswith(_IMPORT_ENV)))
     with _SERVER_LOCK:
-        old_key, server = _SERVER
-        if old_key != key or (server is not None and not server.alive):
-            if server is not None:
+        server = _SERVERS.get(key, "new")
+        if server == "new" or (server is not None and not server.alive):
+            if server not in ("new", None):
                 server.close()  # its running workers still end normally
-            server = ForkServer({k: v for k, v in env.items() if k != "TMPDIR"})
-            _SERVER[:] = [key, server]
+            _SERVERS.pop(key, None)
+            while len(_SERVERS) >= _MAX_SERVERS:  # each holds a backend's import in memory
+                oldest = _SERVERS.pop(next(iter(_SERVERS)))
+                if oldest is not None:
+                    oldest.close()
+            server = _SERVERS[key] = ForkServer({k: v for k, v in env.items() if k != "TMPDIR"})
     if server is None:
         return None
     try:
         server.wait_ready(STARTUP_TIMEOUT)
     except ForkServerError:
         with _SERVER_LOCK:
-            if _SERVER[1] is server:
-                _SERVER[1] = None
+            if _SERVERS.get(key) is server:
+                _SERVERS[key] = None
         return None
     return server
 
@@ -391,7 +400,7 @@ def _start_worker(command: list[str], job_path: str, workdir: str, env: dict[str
 
 def _one_worker(stem, source, checks, seed, device, limits: Limits, memory_limit,
                 report: WorkerReport, hide: tuple[str, ...], cancel: threading.Event,
-                on_outcome) -> list[str]:
+                on_outcome, backend: str = "tensorflow") -> list[str]:
     """Start one worker for ``checks``; return the checks it did not get to."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="course-worker-") as workdir:
@@ -400,7 +409,7 @@ def _one_worker(stem, source, checks, seed, device, limits: Limits, memory_limit
         command = _worker_command(workdir, source, job, hide, device)
         job_path = Path(workdir) / "job.json"
         job_path.write_text(json.dumps(job))
-        env = _worker_env()
+        env = backends.environment(backend, _worker_env(), device=device)
         env["TMPDIR"] = workdir  # the one folder a confined worker may write to
         group = container_memory()
         oom_before = group.oom_kills() if group else None

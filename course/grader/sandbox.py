@@ -287,8 +287,12 @@ def run_job(job_path: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Import TensorFlow (our code, unconfined, the bulk of the start-up), then ``run_job``."""
-    import tensorflow  # noqa: F401
+    """Import TensorFlow and Keras's backend (our code, unconfined, the bulk of the start-up),
+    then ``run_job``."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow  # noqa: F401
     import keras  # noqa: F401
 
     return run_job(argv[0])

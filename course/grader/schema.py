@@ -53,6 +53,11 @@ EXERCISE = {
                            "hint": {"type": ["string", "null"]},
                            "checks": {"type": "array", "items": {"type": "string"}},
                            "components": {"type": "array", "items": {"type": "string"}}}}},
+        # checks with no counterpart on this grading's backend: not run, worth no points here
+        "skipped": {"type": "array", "items": {
+            "type": "object", "required": ["name", "reason"],
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                           "reason": {"type": "string"}}}},
         "grader_error": {"type": "boolean"},             # not the student's doing: grade again
         "device": {"type": "string"},
         "backend": {"type": "string"},

@@ -94,6 +94,13 @@ class Check:
     judge: Callable[[Outputs, Outputs, dict], Verdict] | None = None
     needs_reference: bool = True
     timeout_factor: float = 1.0
+    # (backend, reason) for each Keras backend the check has no counterpart on: it is not run
+    # there, the report says why, and the exercise's points go to the checks that do run
+    unsupported: tuple[tuple[str, str], ...] = ()
+
+    def skipped_on(self, backend: str) -> str | None:
+        """Why this check does not run on ``backend``, or None when it does."""
+        return dict(self.unsupported).get(backend)
 
     def make_inputs(self, seed: int) -> dict:
         """The check's inputs for a grading seed: the same in the parent and in every worker."""

@@ -1,6 +1,6 @@
 """The child process that runs checks: ``python -m course.grader.worker JOB_JSON``.
 
-It imports TensorFlow and Keras, loads either the student's exercise file or the reference
+It imports Keras (on the backend its environment names) and TensorFlow, loads either the student's exercise file or the reference
 namespace, runs the requested checks in order and writes one message per event to the result
 file descriptor (see ``wire``). It never judges anything: the parent compares the numbers.
 
@@ -38,27 +38,38 @@ class Channel:
             view = view[written:]
 
 
-def _setup_tensorflow(device: str):
-    if device == "cpu":
-        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    import tensorflow as tf
+def _setup_backend(device: str):
+    """Keras on the backend the job's environment names (``KERAS_BACKEND``), set up for checks:
+    on TensorFlow, two logical CPUs (a check runs tf.distribute.MirroredStrategy on one
+    machine) and GPU memory growth. Returns ``(keras, device, versions)``, the device as the
+    backend itself sees it ("GPU" or "CPU")."""
+    import importlib.util
 
-    # Two logical CPUs so a check can run tf.distribute.MirroredStrategy on one machine.
-    cpus = tf.config.list_physical_devices("CPU")
-    try:
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-    except RuntimeError:  # already initialised
-        pass
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass
     import keras
 
-    return tf, keras, ("GPU" if gpus else "CPU")
+    from course import backends
+
+    backend = keras.backend.backend()
+    versions = {"keras": keras.__version__}
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    if backend == "tensorflow":
+        cpus = tf.config.list_physical_devices("CPU")
+        try:
+            tf.config.set_logical_device_configuration(
+                cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+        except RuntimeError:  # already initialised
+            pass
+        for gpu in tf.config.list_physical_devices("GPU"):
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:
+                pass
+    else:
+        versions[backend] = __import__(backends.PACKAGES[backend]).__version__
+    return keras, ("GPU" if backends.accelerators() else "CPU"), versions
 
 
 def describe_exception(exc: BaseException, source: str | None) -> dict:
@@ -165,16 +176,16 @@ def main(argv: list[str]) -> int:
     channel = Channel(int(job["result_fd"]))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        tf, keras, device = _setup_tensorflow(job["device"])
+        keras, device, versions = _setup_backend(job["device"])
         if job["device"] == "gpu" and device != "GPU":
-            channel.send(event="fatal", message="--device gpu was asked for, but TensorFlow sees no GPU")
+            channel.send(event="fatal", message=f"--device gpu was asked for, but Keras's "
+                                                f"{keras.backend.backend()} backend sees no GPU")
             return 3
         exercise = importlib.import_module(f"course.grader.{job['stem']}").EXERCISE
     except BaseException as exc:  # noqa: BLE001 - report, then stop
         channel.send(event="fatal", message="".join(traceback.format_exception(exc))[-4000:])
         return 3
-    channel.send(event="ready", backend=keras.backend.backend(), device=device,
-                 versions={"tensorflow": tf.__version__, "keras": keras.__version__})
+    channel.send(event="ready", backend=keras.backend.backend(), device=device, versions=versions)
 
     source = job.get("source")
     if source:
