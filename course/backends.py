@@ -217,3 +217,16 @@ def value_and_gradients(fn, variables, tensors=(), state=()):
                  for g, x in zip(grads, [v.value for v in variables] + tensors)]
         return loss, grads[:len(variables)], grads[len(variables):]
     raise BackendError(f"no gradients for the {backend} backend")
+
+
+def to_numpy(x, *args, **kwargs):
+    """``np.asarray`` for anything a check returns, a tensor of any backend included: a PyTorch
+    tensor that takes part in autograd (a layer's output, a trainable variable's value) is
+    detached and moved to the CPU first, which ``np.asarray`` alone refuses."""
+    import numpy as np
+
+    detach = getattr(x, "detach", None)
+    if detach is not None and not isinstance(x, np.ndarray):
+        x = detach()
+        x = x.cpu() if hasattr(x, "cpu") else x
+    return np.asarray(x, *args, **kwargs)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader.layer_suite import dtype_name, layer_checks, under_policy
 from course.grader.spec import Check, Exercise, Mistake
 
@@ -136,8 +138,8 @@ def house_inputs(rng: np.random.Generator) -> dict:
 
 def standardize(x_adapt, x_call, reduce_axes=(0,), variant=None, eps=None, invert=False):
     """Normalization's numbers in float64 (``invert`` for its inverse), or a known mistake's."""
-    x = np.asarray(x_adapt, np.float64)
-    z = np.asarray(x_call, np.float64)
+    x = to_numpy(x_adapt, np.float64)
+    z = to_numpy(x_call, np.float64)
     mean = x.mean(axis=reduce_axes, keepdims=True)
     var = x.var(axis=reduce_axes, keepdims=True, ddof=1 if variant == "unbiased" else 0)
     with np.errstate(all="ignore"):
@@ -155,7 +157,7 @@ def standardize(x_adapt, x_call, reduce_axes=(0,), variant=None, eps=None, inver
 
 
 def batched_moments(x, batch_size, variant):
-    batches = [np.asarray(x[i:i + batch_size], np.float64) for i in range(0, len(x), batch_size)]
+    batches = [to_numpy(x[i:i + batch_size], np.float64) for i in range(0, len(x), batch_size)]
     means = np.stack([b.mean(axis=0) for b in batches])
     variances = np.stack([b.var(axis=0) for b in batches])
     counts = np.array([len(b) for b in batches], np.float64)[:, None]
@@ -167,14 +169,14 @@ def batched_moments(x, batch_size, variant):
         return means[-1], variances[-1]
     if variant == "first_batch_only":
         return means[0], variances[0]
-    full = np.asarray(x, np.float64)
+    full = to_numpy(x, np.float64)
     return full.mean(axis=0), full.var(axis=0)
 
 
 def minmax(x_adapt, x_call, feature_range, variant=None, invert=False):
     """scikit-learn's MinMaxScaler in float64 (a constant feature's range is 1), or a mistake."""
-    x = np.asarray(x_adapt, np.float64)
-    z = np.asarray(x_call, np.float64)
+    x = to_numpy(x_adapt, np.float64)
+    z = to_numpy(x_call, np.float64)
     lo, hi = feature_range
     if variant == "feature_range_ignored":
         lo, hi = 0.0, 1.0
@@ -194,7 +196,7 @@ def minmax(x_adapt, x_call, feature_range, variant=None, invert=False):
 
 
 def batched_minmax(x, batch_size, feature_range, x_call, variant):
-    batches = [np.asarray(x[i:i + batch_size], np.float64) for i in range(0, len(x), batch_size)]
+    batches = [to_numpy(x[i:i + batch_size], np.float64) for i in range(0, len(x), batch_size)]
     if variant == "last_batch_only":
         chosen = batches[-1]
     elif variant == "first_batch_only":
@@ -264,7 +266,7 @@ def _std_batched_mistakes() -> tuple[Mistake, ...]:
     def model(variant):
         def outputs(inputs):
             mean, var = batched_moments(inputs["x_adapt"], inputs["batch_size"], variant)
-            z = np.asarray(inputs["x_call"], np.float64)
+            z = to_numpy(inputs["x_call"], np.float64)
             return {"outputs": (z - mean) / np.maximum(np.sqrt(var), FLOOR)}
         return outputs
 
@@ -332,13 +334,13 @@ def _dataset(x, batch_size, with_labels=False):
 def run_standardize(impl, inputs, ctx):
     layer = impl.Standardization(axis=-1)
     layer.adapt(inputs["x_adapt"])
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 def run_standardize_batched(impl, inputs, ctx):
     layer = impl.Standardization()
     layer.adapt(_dataset(inputs["x_adapt"], inputs["batch_size"], with_labels=True))
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 def run_standardize_invert(impl, inputs, ctx):
@@ -346,7 +348,7 @@ def run_standardize_invert(impl, inputs, ctx):
 
     layer = impl.Standardization(invert=True)
     layer.adapt(keras.ops.convert_to_tensor(inputs["x_adapt"]))  # a tensor, not an array
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 AXES = (("axis=-1", -1), ("axis=1", 1), ("axis=(1, 2)", (1, 2)), ("axis=None", None))
@@ -365,7 +367,7 @@ def run_standardize_axes(impl, inputs, ctx):
     for label, axis in AXES:
         layer = impl.Standardization(axis=axis)
         layer.adapt(inputs["x_adapt"])
-        out[label] = np.asarray(layer(inputs["x_call"]))
+        out[label] = to_numpy(layer(inputs["x_call"]))
     return out
 
 
@@ -387,13 +389,13 @@ def _axes_mistakes() -> tuple[Mistake, ...]:
 def run_minmax(impl, inputs, ctx):
     layer = impl.MinMaxScaling(feature_range=inputs["feature_range"])
     layer.adapt(inputs["x_adapt"])
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 def run_minmax_batched(impl, inputs, ctx):
     layer = impl.MinMaxScaling(feature_range=inputs["feature_range"])
     layer.adapt(_dataset(inputs["x_adapt"], inputs["batch_size"]))
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 def minmax_batched_inputs(rng: np.random.Generator) -> dict:
@@ -416,7 +418,7 @@ def run_minmax_invert(impl, inputs, ctx):
 
     layer = impl.MinMaxScaling(feature_range=inputs["feature_range"], invert=True)
     layer.adapt(keras.ops.convert_to_tensor(inputs["x_adapt"]))
-    return {"outputs": np.asarray(layer(inputs["x_call"]))}
+    return {"outputs": to_numpy(layer(inputs["x_call"]))}
 
 
 def _mixed(make):
@@ -426,7 +428,7 @@ def _mixed(make):
         y = layer(inputs["x_call"])
         stats = sorted({dtype_name(w) for w in layer.non_trainable_weights
                         if "float" in dtype_name(w)})
-        return {"outputs": np.asarray(y, dtype=np.float64), "output dtype": dtype_name(y),
+        return {"outputs": to_numpy(y, dtype=np.float64), "output dtype": dtype_name(y),
                 "statistics dtype": ", ".join(stats) or "<no float non-trainable weights>"}
     return under_policy("mixed_float16", run)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader.compare import differences
 from course.grader.layer_suite import dtype_name, layer_checks, under_policy
 from course.grader.spec import Check, Exercise, Mistake, Verdict
@@ -32,12 +34,12 @@ def _reduce_axes(ndim: int, axis: int) -> tuple[int, ...]:
 def _vector(v, ndim: int, axis: int):
     shape = [1] * ndim
     shape[axis % ndim] = -1
-    return np.reshape(np.asarray(v, np.float64), shape)
+    return np.reshape(to_numpy(v, np.float64), shape)
 
 
 def moments(x, axis: int, variant=None):
     """Per-channel batch mean and variance (biased, or unbiased for that mistake)."""
-    x = np.asarray(x, np.float64)
+    x = to_numpy(x, np.float64)
     axes = _reduce_axes(x.ndim, axis)
     n = np.prod([x.shape[d] for d in axes])
     mean = x.mean(axis=axes)
@@ -46,7 +48,7 @@ def moments(x, axis: int, variant=None):
 
 
 def normalize(x, mean, var, gamma, beta, eps, axis, variant=None):
-    x = np.asarray(x, np.float64)
+    x = to_numpy(x, np.float64)
     v = lambda a: _vector(a, x.ndim, axis)  # noqa: E731
     std = np.sqrt(var) + eps if variant == "eps_outside" else np.sqrt(var + eps)
     return v(gamma) * (x - v(mean)) / v(std) + v(beta)
@@ -69,8 +71,8 @@ class Model:
         self.momentum = float(np.float32(k.get("momentum", 0.99)))
         self.gamma, self.beta = inputs["gamma"], inputs["beta"]
         c = len(self.gamma)
-        self.moving_mean = np.asarray(inputs.get("moving_mean", np.zeros(c)), np.float64)
-        self.moving_var = np.asarray(inputs.get("moving_variance", np.ones(c)), np.float64)
+        self.moving_mean = to_numpy(inputs.get("moving_mean", np.zeros(c)), np.float64)
+        self.moving_var = to_numpy(inputs.get("moving_variance", np.ones(c)), np.float64)
         self.variant = variant
 
     def train_step(self, x):
@@ -88,7 +90,7 @@ class Model:
 
     def gradients(self, x, w):
         """d(sum(w * y))/d(x, gamma, beta) for a training call on a 2-D batch, in closed form."""
-        x = np.asarray(x, np.float64)
+        x = to_numpy(x, np.float64)
         n = len(x)
         mean, var = moments(x, -1, self.variant)
         d = n - 1 if self.variant == "unbiased" else n
@@ -202,13 +204,13 @@ def make_layer(impl, inputs: dict, shape=None, **overrides):
 
 
 def _stats(layer) -> dict:
-    return {"moving_mean": np.asarray(layer.moving_mean),
-            "moving_variance": np.asarray(layer.moving_variance)}
+    return {"moving_mean": to_numpy(layer.moving_mean),
+            "moving_variance": to_numpy(layer.moving_variance)}
 
 
 def run_training(impl, inputs, ctx):
     layer = make_layer(impl, inputs)
-    out = {"outputs": np.asarray(layer(inputs["batches"][0], training=True))}
+    out = {"outputs": to_numpy(layer(inputs["batches"][0], training=True))}
     out.update(_stats(layer))
     return out
 
@@ -216,8 +218,8 @@ def run_training(impl, inputs, ctx):
 def run_inference(impl, inputs, ctx):
     layer = make_layer(impl, inputs)
     x = inputs["batches"][0]
-    return {"outputs (training=False)": np.asarray(layer(x, training=False)),
-            "outputs (training not given)": np.asarray(layer(x))}
+    return {"outputs (training=False)": to_numpy(layer(x, training=False)),
+            "outputs (training not given)": to_numpy(layer(x))}
 
 
 def run_moving(impl, inputs, ctx):
@@ -225,10 +227,10 @@ def run_moving(impl, inputs, ctx):
     means, variances = [], []
     for x in inputs["batches"]:
         layer(x, training=True)
-        means.append(np.asarray(layer.moving_mean))
-        variances.append(np.asarray(layer.moving_variance))
+        means.append(to_numpy(layer.moving_mean))
+        variances.append(to_numpy(layer.moving_variance))
     return {"moving_mean_per_step": np.stack(means), "moving_variance_per_step": np.stack(variances),
-            "inference after training": np.asarray(layer(inputs["probe"], training=False))}
+            "inference after training": to_numpy(layer(inputs["probe"], training=False))}
 
 
 def run_gradients(impl, inputs, ctx):
@@ -250,10 +252,10 @@ def run_axes(impl, inputs, ctx):
     for label, case in inputs["cases"].items():
         layer = make_layer(impl, case)
         for step, x in enumerate(case["batches"]):
-            out[f"{label}: training output, step {step + 1}"] = np.asarray(layer(x, training=True))
-        out[f"{label}: moving_mean"] = np.asarray(layer.moving_mean)
-        out[f"{label}: moving_variance"] = np.asarray(layer.moving_variance)
-        out[f"{label}: inference output"] = np.asarray(layer(case["probe"], training=False))
+            out[f"{label}: training output, step {step + 1}"] = to_numpy(layer(x, training=True))
+        out[f"{label}: moving_mean"] = to_numpy(layer.moving_mean)
+        out[f"{label}: moving_variance"] = to_numpy(layer.moving_variance)
+        out[f"{label}: inference output"] = to_numpy(layer(case["probe"], training=False))
     return out
 
 
@@ -265,7 +267,7 @@ def run_center_scale(impl, inputs, ctx):
     out = {}
     for label, flags in FLAG_CASES:
         layer = make_layer(impl, inputs, **flags)
-        out[f"{label}: output"] = np.asarray(layer(inputs["batches"][0], training=True))
+        out[f"{label}: output"] = to_numpy(layer(inputs["batches"][0], training=True))
         out[f"{label}: trainable weights"] = len(layer.trainable_weights)
     return out
 
@@ -273,7 +275,7 @@ def run_center_scale(impl, inputs, ctx):
 def run_frozen(impl, inputs, ctx):
     layer = make_layer(impl, inputs)
     layer.trainable = False
-    out = {"outputs (training=True, frozen)": np.asarray(layer(inputs["batches"][0], training=True)),
+    out = {"outputs (training=True, frozen)": to_numpy(layer(inputs["batches"][0], training=True)),
            "trainable weights": len(layer.trainable_weights)}
     out.update(_stats(layer))
     return out
@@ -283,7 +285,7 @@ def run_mixed(impl, inputs, ctx):
     layer = make_layer(impl, inputs)
     y = layer(inputs["batches"][0], training=True)
     z = layer(inputs["probe"], training=False)
-    out = {"training output": np.asarray(y, np.float64), "inference output": np.asarray(z, np.float64),
+    out = {"training output": to_numpy(y, np.float64), "inference output": to_numpy(z, np.float64),
            "output dtype": dtype_name(y), "moving_mean dtype": dtype_name(layer.moving_mean),
            "gamma dtype": dtype_name(layer.gamma)}
     out.update(_stats(layer))
@@ -458,7 +460,7 @@ def build_model(impl, inputs):
 def fit_extra(model) -> dict:
     """The BatchNormalization layer's four weights after training, read by name."""
     layer = model.layers[1]
-    return {f"{name} after fit": np.asarray(getattr(layer, name))
+    return {f"{name} after fit": to_numpy(getattr(layer, name))
             for name in ("gamma", "beta", "moving_mean", "moving_variance")}
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader.ch06_adam import KERAS_OPTIMIZERS
 from course.grader.optimizer_suite import OptimizerSpec, optimizer_checks
 from course.grader.spec import Check, Exercise, Mistake, Verdict
@@ -164,7 +166,7 @@ def run_batches(impl, inputs, ctx):
                 if not (isinstance(element, (tuple, list)) and len(element) == 2):
                     raise TypeError("each element of the dataset must be a pair (x_batch, y_batch), "
                                     f"got {type(element).__name__}")
-                bx, by = np.asarray(element[0]), np.asarray(element[1])
+                bx, by = to_numpy(element[0]), to_numpy(element[1])
                 if bx.ndim == 0 or by.ndim == 0 or len(bx) != len(by):
                     raise ValueError(f"batch {i}: x_batch has shape {bx.shape} and y_batch {by.shape}; "
                                      "both need the batch dimension first, of the same length")
@@ -173,7 +175,7 @@ def run_batches(impl, inputs, ctx):
                 xs.append(bx.reshape(len(bx), -1).astype(np.float64))
                 ys.append(by.reshape(len(by), -1).astype(np.float64))
             key = f"{label}|{epoch}"
-            out[f"{key}|sizes"] = np.asarray(sizes, dtype=np.int64)
+            out[f"{key}|sizes"] = to_numpy(sizes, dtype=np.int64)
             out[f"{key}|endless"] = endless
             out[f"{key}|shapes"] = "; ".join(f"x {sx} y {sy}" for sx, sy in sorted(shapes))
             consistent = len({(sx, sy) for sx, sy in shapes}) <= 1
@@ -190,7 +192,7 @@ class _Epoch:
     """One epoch read from the student's dataset, as example ids per position."""
 
     def __init__(self, build: dict, out: dict, key: str):
-        self.sizes = np.asarray(out[f"{key}|sizes"], dtype=np.int64)
+        self.sizes = to_numpy(out[f"{key}|sizes"], dtype=np.int64)
         self.endless = bool(out[f"{key}|endless"])
         self.shapes = out[f"{key}|shapes"]
         self.x_ids = _ids(out[f"{key}|x"], build["x"])
@@ -203,12 +205,12 @@ class _Epoch:
 
 def _ids(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
     """The index in ``source`` of each row (-1 for a row that is not in ``source``)."""
-    flat = np.asarray(source).reshape(len(source), -1).astype(np.float64)
+    flat = to_numpy(source).reshape(len(source), -1).astype(np.float64)
     table = {row.tobytes(): i for i, row in enumerate(flat)}
-    rows = np.asarray(rows, dtype=np.float64)
+    rows = to_numpy(rows, dtype=np.float64)
     if rows.ndim != 2 or rows.shape[1] != flat.shape[1]:
         return np.full(len(rows) if rows.ndim else 0, -1, dtype=np.int64)
-    return np.asarray([table.get(r.tobytes(), -1) for r in rows], dtype=np.int64)
+    return to_numpy([table.get(r.tobytes(), -1) for r in rows], dtype=np.int64)
 
 
 def _expected_shapes(build: dict) -> str:

@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader.compare import default_judge
 from course.grader.optimizer_suite import build_model, draw_fit_data
 from course.grader.schedule_suite import ScheduleSpec, schedule_checks
@@ -206,9 +208,9 @@ def finder_model(hp: dict, means, batch_index, available: int, variant=None) -> 
             stop = k + 1
             break
     batches = stop if stop is not None else min(available, hp["num_steps"])
-    return {"lrs": np.asarray(lrs[:batches]), "losses": np.asarray(losses[:batches]),
+    return {"lrs": to_numpy(lrs[:batches]), "losses": to_numpy(losses[:batches]),
             "batches run": batches,
-            "rates in force": np.asarray([finder_rate(hp, k, variant) for k in range(batches)],
+            "rates in force": to_numpy([finder_rate(hp, k, variant) for k in range(batches)],
                                          dtype=np.float32).astype(np.float64)}
 
 
@@ -269,9 +271,9 @@ def drive_finder(finder, script, steps_per_epoch: int, weights, learning_rate: f
         finder.on_epoch_end(epoch, {})
         epoch += 1
     finder.on_train_end({})
-    return {"lrs": np.asarray(finder.lrs, dtype=np.float64),
-            "losses": np.asarray(finder.losses, dtype=np.float64),
-            "rates in force": np.asarray(in_force, dtype=np.float64), "batches run": k,
+    return {"lrs": to_numpy(finder.lrs, dtype=np.float64),
+            "losses": to_numpy(finder.losses, dtype=np.float64),
+            "rates in force": to_numpy(in_force, dtype=np.float64), "batches run": k,
             "weights after the test": np.concatenate([np.ravel(w) for w in model.weights_now]),
             "learning rate after the test": float(model.optimizer.learning_rate)}
 
@@ -313,7 +315,7 @@ def _divergence_inputs(rng):
 def _scripted_run(impl, inputs, script):
     finder = impl.LRFinder(**inputs["hp"])
     return drive_finder(finder, script, inputs["steps_per_epoch"],
-                        [np.asarray(w) for w in inputs["weights"]], inputs["learning_rate"])
+                        [to_numpy(w) for w in inputs["weights"]], inputs["learning_rate"])
 
 
 def run_ramp(impl, inputs, ctx):
@@ -370,7 +372,7 @@ def suggestion_model(lrs, losses, skip_start, skip_end, variant=None):
     stop = len(lrs) - skip_end
     if variant == "no_skip":
         skip_start, stop = 0, len(lrs)
-    lrs, losses = np.asarray(lrs[skip_start:stop]), np.asarray(losses[skip_start:stop])
+    lrs, losses = to_numpy(lrs[skip_start:stop]), to_numpy(losses[skip_start:stop])
     if variant == "min_loss":
         return float(lrs[int(np.argmin(losses))])
     return float(lrs[int(np.argmin(np.gradient(losses, np.log10(lrs))))])
@@ -437,7 +439,7 @@ def run_finder_fit(impl, inputs, ctx):
             self.in_force, self.means, self.index = [], [], []
 
         def on_train_batch_begin(self, batch, logs=None):
-            self.in_force.append(float(np.asarray(self.model.optimizer.learning_rate)))
+            self.in_force.append(float(to_numpy(self.model.optimizer.learning_rate)))
 
         def on_train_batch_end(self, batch, logs=None):
             self.means.append(float(logs["loss"]))
@@ -450,13 +452,13 @@ def run_finder_fit(impl, inputs, ctx):
     finder, probe = impl.LRFinder(**inputs["hp"]), Probe()
     model.fit(inputs["x"], inputs["y"], batch_size=inputs["batch_size"], epochs=inputs["epochs"],
               shuffle=False, verbose=0, callbacks=[finder, probe])
-    return {"lrs": np.asarray(finder.lrs, dtype=np.float64),
-            "losses": np.asarray(finder.losses, dtype=np.float64),
-            "rates in force": np.asarray(probe.in_force), "batches run": len(probe.means),
-            "logged means": np.asarray(probe.means), "logged batch index": np.asarray(probe.index),
+    return {"lrs": to_numpy(finder.lrs, dtype=np.float64),
+            "losses": to_numpy(finder.losses, dtype=np.float64),
+            "rates in force": to_numpy(probe.in_force), "batches run": len(probe.means),
+            "logged means": to_numpy(probe.means), "logged batch index": to_numpy(probe.index),
             "weights before": before,
             "weights after the test": np.concatenate([np.ravel(w) for w in model.get_weights()]),
-            "learning rate after the test": float(np.asarray(model.optimizer.learning_rate))}
+            "learning rate after the test": float(to_numpy(model.optimizer.learning_rate))}
 
 
 def _fit_expected(inputs, variant=None):
@@ -465,7 +467,7 @@ def _fit_expected(inputs, variant=None):
     out = finder_model(inputs["hp"], seen["logged means"], seen["logged batch index"], available,
                        variant)
     if variant is None:
-        out["weights after the test"] = np.asarray(seen["weights before"])
+        out["weights after the test"] = to_numpy(seen["weights before"])
         out["learning rate after the test"] = float(np.float32(inputs["learning_rate"]))
     elif variant == "no_restore_rate":
         out = {"learning rate after the test": out["rates in force"][-1]}

@@ -22,12 +22,14 @@ import math
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader import core
 from course.grader.ch06_adam import KERAS_OPTIMIZERS, adam_update
 from course.grader.compare import default_judge
-from course.grader.optimizer_suite import (build_model, draw_fit_data, draw_problem,
-                                           learning_rate_at, optimizer_kwargs, run_fit,
-                                           run_save_load, run_trajectory)
+from course.grader.optimizer_suite import (NO_TORCH_COMPILE, build_model, draw_fit_data,
+                                           draw_problem, learning_rate_at, optimizer_kwargs,
+                                           run_fit, run_save_load, run_trajectory)
 from course.grader.spec import Check, Exercise, Mistake
 from course.references import DOCTOR_DEFAULTS, DoctorRules, momentum_update
 
@@ -110,7 +112,7 @@ def well_formed(findings) -> bool:
 def doctor_outputs(doctor, driven: dict, label: str = "") -> dict:
     prefix = f"{label}: " if label else ""
     return {f"{prefix}findings": describe(doctor.findings),
-            f"{prefix}losses": np.asarray(doctor.losses, dtype=np.float64),
+            f"{prefix}losses": to_numpy(doctor.losses, dtype=np.float64),
             f"{prefix}stop_training": driven["stop_training"],
             f"{prefix}batches run": driven["batches run"]}
 
@@ -389,11 +391,11 @@ def run_doctor_fit(impl, inputs, ctx):
               epochs=setup["epochs"], shuffle=False, verbose=0, validation_data=validation,
               callbacks=[doctor, probe])
     return {"findings": describe(doctor.findings),
-            "losses": np.asarray(doctor.losses, dtype=np.float64),
+            "losses": to_numpy(doctor.losses, dtype=np.float64),
             "stop_training": bool(model.stop_training), "batches run": len(probe.means),
             "findings well formed": well_formed(doctor.findings),
-            "logged means": np.asarray(probe.means), "logged batch index": np.asarray(probe.index),
-            "logged val_loss": np.asarray(probe.val)}
+            "logged means": to_numpy(probe.means), "logged batch index": to_numpy(probe.index),
+            "logged val_loss": to_numpy(probe.val)}
 
 
 def observed_run(outputs: dict) -> list[dict]:
@@ -647,7 +649,7 @@ def counting(inputs: dict, variant: str | None = None) -> dict:
     iterations = calls if variant == "iterations_micro_batches" else updates
     at = updates if variant == "schedule_at_update_count" else calls
     return {"iterations after each call": iterations.astype(np.float64),
-            "learning_rate after each call": np.asarray(
+            "learning_rate after each call": to_numpy(
                 [learning_rate_at(inputs, int(s)) for s in at])}
 
 
@@ -660,10 +662,10 @@ def run_counting(impl, inputs, ctx):
     for step in range(inputs["steps"]):
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(inputs["noise"][step][0]),
                                     variable)])
-        iterations.append(int(np.asarray(optimizer.iterations)))
-        rates.append(float(np.asarray(optimizer.learning_rate)))
-    return {"iterations after each call": np.asarray(iterations, dtype=np.float64),
-            "learning_rate after each call": np.asarray(rates)}
+        iterations.append(int(to_numpy(optimizer.iterations)))
+        rates.append(float(to_numpy(optimizer.learning_rate)))
+    return {"iterations after each call": to_numpy(iterations, dtype=np.float64),
+            "learning_rate after each call": to_numpy(rates)}
 
 
 def _adam(rng) -> dict:
@@ -845,7 +847,7 @@ WRAPPER_CHECKS = [
           description="mixed_float16: compile() wraps it in a LossScaleOptimizer"),
     Check("accumulategradients.jit_compile", run_fit(wrapped, jit_compile=True),
           inputs=_wrapper_fit_inputs, weight=0.5, mistakes=(PYTHON_IF,), timeout_factor=2.0,
-          description="model.fit with jit_compile=True (XLA)"),
+          unsupported=NO_TORCH_COMPILE, description="model.fit with jit_compile=True (XLA)"),
     Check("accumulategradients.save_load", run_save_load(wrapped), inputs=_wrapper_fit_inputs,
           mistakes=(PYTHON_IF,),
           description=".keras save/load mid-accumulation, with the accumulators and the wrapped "

@@ -190,11 +190,57 @@ def _check_entry(check, max_score: float, verdict: Verdict | None, *, status: Ch
             "exception": exception, "seconds": round(seconds, 2)}
 
 
+def component_of(check: str, exports: tuple[str, ...]) -> str:
+    """The exported name a check belongs to: ``adamw.fit`` -> AdamW, ``minmax.adapt`` ->
+    MinMaxScaling, ``bn.gradients`` -> BatchNormalization (its capitals); else the prefix."""
+    prefix = check.split(".", 1)[0]
+    for test in (lambda n: n.lower() == prefix, lambda n: n.lower().startswith(prefix),
+                 lambda n: "".join(c for c in n if c.isupper()).lower() == prefix):
+        matches = [name for name in exports if test(name)]
+        if len(matches) == 1:
+            return matches[0]
+    return prefix
+
+
+def tensorflow_only_mistake(component: str, calls: list[tuple[int, str]], backend: str) -> Mistake:
+    """The known mistake of a component that calls TensorFlow directly, with the keras.ops calls
+    to use instead (each TensorFlow function once, at its first line)."""
+    first: dict[str, int] = {}
+    for line, call in calls:
+        first.setdefault(call, line)
+    advice = "; ".join(f"{call} (line {line}) -> {static.keras_ops_for(call)}"
+                       for call, line in list(first.items())[:6])
+    return Mistake(
+        "runs on TensorFlow only",
+        f"{component} calls TensorFlow directly, which works on the tensorflow backend only "
+        f"(on {backend} a TensorFlow call gets this backend's arrays and breaks compiled "
+        f"training): {advice}. keras.ops runs on every backend.", id="tensorflow_only")
+
+
+def _tensorflow_only(checks: list[dict], calls: dict[str, list[tuple[int, str]]],
+                     exports: tuple[str, ...], backend: str) -> None:
+    """On a backend other than TensorFlow, every check of a component that calls TensorFlow
+    directly scores 0 with the hint: even one whose numbers came out right did so by passing
+    this backend's arrays through TensorFlow, which compiled training does not survive."""
+    for check in checks:
+        component = component_of(check["name"], exports)
+        if component not in calls or check["status"] not in (CheckStatus.PASSED, CheckStatus.FAILED,
+                                                              CheckStatus.ERROR):
+            continue
+        mistake = tensorflow_only_mistake(component, calls[component], backend)
+        if check["passed"]:
+            check["feedback"] = (f"the numbers match, but {component} calls TensorFlow directly: "
+                                 f"it runs on the tensorflow backend only")
+            check["detail"] = check["feedback"]
+        check.update(passed=False, score=0.0, hint=mistake.hint, mistake=mistake.as_data(),
+                     status=CheckStatus.FAILED if check["status"] == CheckStatus.PASSED
+                     else check["status"])
+
+
 def mistake_summary(checks: list[dict], exports: tuple[str, ...] = ()) -> list[dict]:
     """The known mistakes behind an exercise's failed checks, most checks first: each with its
     id, name, hint (to be given once, not per check), the checks it explains and the exercise's
     components those checks belong to (a check ``adamw.fit`` belongs to ``AdamW``)."""
-    by_prefix = {name.lower(): name for name in exports}
     found: dict[str, dict] = {}
     for check in checks:
         mistake = check.get("mistake")
@@ -203,8 +249,7 @@ def mistake_summary(checks: list[dict], exports: tuple[str, ...] = ()) -> list[d
         row = found.setdefault(mistake["id"], {**mistake, "hint": check.get("hint"), "checks": [],
                                                "components": []})
         row["checks"].append(check["name"])
-        prefix = check["name"].split(".", 1)[0]
-        component = by_prefix.get(prefix, prefix)
+        component = component_of(check["name"], exports)
         if component not in row["components"]:
             row["components"].append(component)
     return sorted(found.values(), key=lambda m: -len(m["checks"]))
@@ -402,6 +447,9 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
             verdict = Verdict(False, f"your results could not be compared: {type(exc).__name__}: {exc}")
         entry["checks"].append(_check_entry(check, max_score, verdict, status=None,
                                             seconds=outcome.seconds))
+    if backend != "tensorflow":
+        _tensorflow_only(entry["checks"], static.tensorflow_calls(text, exercise.exports),
+                         exercise.exports, backend)
     entry["mistakes"] = mistake_summary(entry["checks"], exercise.exports)
     if any(c["feedback"] == runner.BUDGET_SPENT for c in entry["checks"]):
         entry["status"] = ExerciseStatus.TIMEOUT

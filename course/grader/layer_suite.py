@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader import core
 from course.grader.compare import differences
 from course.grader.core import Normalizer
@@ -48,10 +50,10 @@ def fit_outputs(model, history, probe, tested: type | None = None) -> dict:
     which reads them by name: the order a student creates weights in is theirs to choose)."""
     others = [w for layer in model.layers if not (tested and isinstance(layer, tested))
               for w in layer.trainable_weights]
-    return {"loss_per_epoch": np.asarray(history.history["loss"], dtype=np.float64),
+    return {"loss_per_epoch": to_numpy(history.history["loss"], dtype=np.float64),
             "other layers' trainable weights": np.concatenate(
-                [np.ravel(np.asarray(w)) for w in others]) if others else np.zeros(0),
-            "predictions": np.asarray(model.predict(probe, verbose=0), dtype=np.float64)}
+                [np.ravel(to_numpy(w)) for w in others]) if others else np.zeros(0),
+            "predictions": to_numpy(model.predict(probe, verbose=0), dtype=np.float64)}
 
 
 def run_fit(cls_name: str, build: Callable[[Any, dict], Any], *, epochs: int = 3,
@@ -89,11 +91,11 @@ def run_save_load(build: Callable[[Any, dict], Any], *, train_epochs: int = 0,
         if train_epochs:
             model.fit(inputs["x"], inputs["y"], batch_size=batch_size, epochs=train_epochs,
                       shuffle=False, verbose=0)
-        before = np.asarray(model.predict(inputs["probe"], verbose=0), dtype=np.float64)
+        before = to_numpy(model.predict(inputs["probe"], verbose=0), dtype=np.float64)
         path = ctx.tmpdir / "model.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        after = np.asarray(loaded.predict(inputs["probe"], verbose=0), dtype=np.float64)
+        after = to_numpy(loaded.predict(inputs["probe"], verbose=0), dtype=np.float64)
         names = lambda m: [type(l).__name__ for l in m.layers]  # noqa: E731
         return {"predictions_before_save": before, "predictions_after_load": after,
                 "same_layers_after_load": names(model) == names(loaded)}

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from course.backends import to_numpy
+
 from course.grader import core
 from course.grader.compare import differences
 from course.grader.spec import Check, Mistake, Verdict
@@ -194,7 +196,7 @@ def build_model(inputs: dict):
 
 
 def _fit_outputs(model, history) -> dict:
-    return {"loss_per_epoch": np.asarray(history.history["loss"], dtype=np.float64),
+    return {"loss_per_epoch": to_numpy(history.history["loss"], dtype=np.float64),
             "final_weights": np.concatenate([np.ravel(w) for w in model.get_weights()])}
 
 
@@ -245,7 +247,7 @@ def run_fit(optimizer: str | Factory, *, jit_compile: bool = False, policy: str 
             out["kernel_dtype"] = str(model.layers[0].kernel.dtype)
             out["output_dtype"] = str(keras.ops.convert_to_tensor(model(inputs["x"][:2])).dtype)
             if out["wrapped_in_loss_scale_optimizer"]:
-                out["loss_scale"] = float(np.asarray(optimizer.dynamic_scale))
+                out["loss_scale"] = float(to_numpy(optimizer.dynamic_scale))
         return out
 
     return run
@@ -266,8 +268,8 @@ def run_save_load(optimizer: str | Factory, steps_after: int = 4):
         path = ctx.tmpdir / "trained.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        before = [np.asarray(v) for v in model.optimizer.variables]
-        after = [np.asarray(v) for v in loaded.optimizer.variables]
+        before = [to_numpy(v) for v in model.optimizer.variables]
+        after = [to_numpy(v) for v in loaded.optimizer.variables]
         state_kept = len(before) == len(after) and all(
             a.shape == b.shape and np.allclose(a, b) for a, b in zip(before, after))
         from course.backends import value_and_gradients
@@ -280,12 +282,12 @@ def run_save_load(optimizer: str | Factory, steps_after: int = 4):
                 lambda: keras.ops.mean(keras.ops.square(loaded(x) - y)), loaded.trainable_variables)
             loaded.optimizer.apply_gradients(zip(grads, loaded.trainable_variables))
             losses.append(float(keras.ops.convert_to_numpy(loss)))
-        out = {"loss_per_step_after_load": np.asarray(losses, dtype=np.float64),
+        out = {"loss_per_step_after_load": to_numpy(losses, dtype=np.float64),
                "final_weights": np.concatenate([np.ravel(w) for w in loaded.get_weights()])}
         out["same_class_after_load"] = type(loaded.optimizer).__name__ == type(model.optimizer).__name__
         out["optimizer_state_restored"] = bool(state_kept)
         # the step count as the optimizer reports it (a wrapper's is the updates it applied)
-        out["iterations_after_load"] = int(np.asarray(loaded.optimizer.iterations))
+        out["iterations_after_load"] = int(to_numpy(loaded.optimizer.iterations))
         return out
 
     return run
@@ -379,8 +381,8 @@ def sparse_judge(student: dict, reference: dict, inputs: dict, rtol: float = 1e-
         if not as_dense:
             return Verdict(True, "matches the update of the dense gradient (the slices of a row "
                                  "looked up twice summed before squaring), which the course accepts")
-        mine = np.asarray(student.get("table_trajectory"), dtype=np.float64)
-        theirs = np.asarray(reference["table_trajectory"], dtype=np.float64)
+        mine = to_numpy(student.get("table_trajectory"), dtype=np.float64)
+        theirs = to_numpy(reference["table_trajectory"], dtype=np.float64)
         twice = {int(i) for ids in inputs["ids"] for i, n in zip(*np.unique(ids, return_counts=True))
                  if n > 1}
         if mine.shape == theirs.shape:
@@ -400,6 +402,10 @@ NO_SPARSE_GRADIENTS = (
     ("jax", "JAX has no sparse gradients: an Embedding's gradient is a dense array on this backend"),
     ("torch", "Keras on PyTorch gives an Embedding a dense gradient: there is no sparse gradient "
               "to check on this backend"))
+NO_TORCH_COMPILE = (
+    ("torch", "jit_compile=True on PyTorch is torch.compile, which builds C++ kernels with a "
+              "compiler in child processes: the grader's sandbox lets a student's code start "
+              "none, so there is no compiled check on this backend"),)
 NO_DATA_PARALLEL = (
     ("torch", "Keras's data-parallel API (keras.distribution) runs on JAX only, and "
               "tf.distribute is TensorFlow's: PyTorch has no data-parallel check here"),)
@@ -585,7 +591,8 @@ def optimizer_checks(spec: OptimizerSpec) -> list[Check]:
               judge=sparse_judge, unsupported=NO_SPARSE_GRADIENTS,
               description="an Embedding's IndexedSlices gradients over 5 steps"),
         Check(f"{p}.jit_compile", run_fit(spec.cls_name, jit_compile=True), inputs=fit_inputs,
-              description="model.fit with jit_compile=True (XLA)", timeout_factor=2.0),
+              description="model.fit with jit_compile=True (XLA)", timeout_factor=2.0,
+              unsupported=NO_TORCH_COMPILE),
         Check(f"{p}.save_load", run_save_load(spec.cls_name), inputs=fit_inputs,
               description=".keras save/load of a trained model with its optimizer state"),
         Check(f"{p}.mirrored_strategy", run_fit(spec.cls_name, mirrored=True, epochs=1, batch_size=8),

@@ -194,3 +194,82 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
                             f"{delegation}: an exercise may not subclass, wrap or call the Keras "
                             "built-in it is checked against; implement the algorithm yourself")
     return StaticResult(True, missing=missing)  # the checks of what is there are graded
+
+
+# ------------------------------------------------------------------ TensorFlow-only components
+# The keras.ops call that does what a TensorFlow call does, on every backend (the hint a component
+# that calls TensorFlow directly gets when it is graded on JAX or PyTorch).
+KERAS_OPS_FOR = {
+    "sqrt": "sqrt", "rsqrt": "rsqrt", "square": "square", "pow": "power", "abs": "abs",
+    "exp": "exp", "log": "log", "sign": "sign", "maximum": "maximum", "minimum": "minimum",
+    "reduce_sum": "sum", "reduce_mean": "mean", "reduce_max": "max", "reduce_min": "min",
+    "reduce_prod": "prod", "reduce_std": "std", "reduce_variance": "var", "moments": "moments",
+    "cast": "cast", "zeros_like": "zeros_like", "ones_like": "ones_like", "zeros": "zeros",
+    "ones": "ones", "fill": "full", "where": "where", "cond": "cond", "clip_by_value": "clip",
+    "norm": "norm", "convert_to_tensor": "convert_to_tensor", "constant": "convert_to_tensor",
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+    "truediv": "divide", "divide_no_nan": "divide_no_nan", "matmul": "matmul",
+    "reshape": "reshape", "transpose": "transpose", "stack": "stack", "concat": "concatenate",
+    "shape": "shape", "size": "size", "rank": "ndim", "equal": "equal", "greater": "greater",
+    "less": "less", "logical_and": "logical_and", "logical_or": "logical_or", "cos": "cos",
+    "sin": "sin", "tanh": "tanh", "sigmoid": "sigmoid", "floor": "floor", "round": "round",
+    "range": "arange", "identity": "copy", "stop_gradient": "stop_gradient", "cumsum": "cumsum",
+    "expand_dims": "expand_dims", "squeeze": "squeeze", "tile": "tile", "gather": "take",
+    "is_finite": "isfinite", "is_nan": "isnan", "reduce_all": "all", "reduce_any": "any",
+    "scatter_nd_add": "scatter_update", "linspace": "linspace", "einsum": "einsum",
+}
+
+
+def keras_ops_for(tf_call: str) -> str:
+    """The advice for one TensorFlow call: ``tf.math.sqrt`` -> ``keras.ops.sqrt``."""
+    last = tf_call.rsplit(".", 1)[-1]
+    if last in KERAS_OPS_FOR:
+        return f"keras.ops.{KERAS_OPS_FOR[last]}"
+    if last == "Variable":
+        return "self.add_variable / keras.Variable"
+    if last in ("function", "GradientTape", "py_function", "numpy_function"):
+        return "plain keras.ops code (Keras compiles and differentiates it on every backend)"
+    return "the keras.ops function of the same meaning"
+
+
+def tensorflow_calls(text: str, exports: tuple[str, ...]) -> dict[str, list[tuple[int, str]]]:
+    """The TensorFlow functions each exported name calls directly: ``{name: [(line,
+    "tf.math.sqrt"), ...]}``. A call inside a module-level helper counts for every exported
+    name whose code mentions the helper. ``tf.data`` is not counted: a tf.data pipeline is
+    input that Keras accepts on every backend (and chapter 3's exercise is one)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    aliases = _aliases(tree)
+    tf_names = {name for name, origin in aliases.items() if origin.split(".")[0] == "tensorflow"}
+    if not tf_names:
+        return {}
+
+    def calls_in(node: ast.AST) -> list[tuple[int, str]]:
+        found = []
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                dotted = _dotted(sub.func)
+                if not dotted or dotted.split(".")[0] not in tf_names:
+                    continue
+                parts = _resolved(sub.func, aliases)
+                if parts and parts[0] == "tensorflow" and (len(parts) < 2 or parts[1] != "data"):
+                    found.append((sub.lineno, "tf." + ".".join(parts[1:]) if len(parts) > 1 else dotted))
+        return found
+
+    tops = {node.name: node for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    helpers = {name: calls_in(node) for name, node in tops.items() if name not in exports}
+    result: dict[str, list[tuple[int, str]]] = {}
+    for name in exports:
+        node = tops.get(name)
+        if node is None:
+            continue
+        found = calls_in(node)
+        mentioned = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)}
+        for helper in sorted(mentioned & set(helpers)):
+            found += helpers[helper]
+        if found:
+            result[name] = sorted(set(found))
+    return result
