@@ -396,6 +396,7 @@ def cmd_explore(args) -> int:
     """Serve the explorer on localhost until Ctrl-C."""
     import webbrowser
 
+    from course.explore import sandbox
     from course.explore.server import make_server, warm_up
 
     if not 0 <= args.port <= 65535:
@@ -418,6 +419,7 @@ def cmd_explore(args) -> int:
         return 0
     finally:
         server.server_close()
+        sandbox.stop()
     return 0
 
 

@@ -95,22 +95,75 @@ def test_a_stub_is_not_implemented_yet(server):
     assert r["points"] == []
 
 
-def test_code_that_raises_gives_the_type_and_message(monkeypatch):
-    import keras
+LEARNER = """
+import keras
 
-    class Broken(keras.optimizers.Optimizer):
-        def __init__(self, learning_rate=0.001, rho=0.9, **kwargs):
-            super().__init__(learning_rate=learning_rate, **kwargs)
+class RMSprop(keras.optimizers.Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.9, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
 
-        def update_step(self, gradient, variable, learning_rate):
-            raise ValueError("shapes do not match\nsecond line of detail")
+    def update_step(self, gradient, variable, learning_rate):
+        raise ValueError("shapes do not match\\nsecond line of detail")
 
-    monkeypatch.setattr(paths, "_load_class", lambda info, impl, stamp: Broken)
+class Adam(keras.optimizers.Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+
+    def update_step(self, gradient, variable, learning_rate):
+        while True:  # the learner's bug: the explorer must not wait for it
+            pass
+"""
+
+
+@pytest.fixture(scope="module")
+def learner(tmp_path_factory):
+    """An exercises folder whose RMSprop raises and whose Adam never returns, a 3 s limit."""
+    from course.explore import sandbox
+
+    folder = tmp_path_factory.mktemp("exercises")
+    (folder / "ch05_rmsprop.py").write_text(LEARNER)
+    (folder / "ch06_adam.py").write_text(LEARNER)
+    saved = paths.EXERCISES, sandbox.TIME_LIMIT
+    paths.EXERCISES, sandbox.TIME_LIMIT = folder, 3.0
+    sandbox.stop()
+    yield folder
+    sandbox.stop()
+    paths.EXERCISES, sandbox.TIME_LIMIT = saved
+
+
+def test_code_that_raises_gives_the_type_and_message(learner):
     r = paths.compute({"optimizer": "rmsprop", "impl": "yours", "lr": "0.0123"})
     assert r["error"].startswith("RMSprop in exercises/ch05_rmsprop.py raised ValueError: "
                                  "shapes do not match")
     assert "second line" not in r["error"]
     assert "Traceback" not in r["error"]
+
+
+def test_a_hanging_implementation_is_stopped_and_the_rest_keeps_answering(learner, server):
+    import threading
+    import time
+
+    from course.explore import sandbox
+
+    paths.compute({"optimizer": "rmsprop", "impl": "yours"})  # the worker is started
+    answers = {}
+    hang = threading.Thread(target=lambda: answers.update(
+        hung=api(server, optimizer="adam", impl="yours", lr=0.07)))
+    started = time.perf_counter()
+    hang.start()
+    time.sleep(0.5)
+    # meanwhile Keras's and the solution's paths keep coming, quickly
+    status, keras_path = api(server, optimizer="momentum", impl="keras", lr=0.0311)
+    assert status == 200 and keras_path["error"] is None
+    assert time.perf_counter() - started < 2.5 and hang.is_alive()
+    hang.join(timeout=60)
+    status, hung = answers["hung"]
+    assert status == 200 and hung["points"] == []
+    assert hung["error"] == ("your implementation did not finish in 3 s "
+                             "(the explorer stopped it)")
+    assert sandbox._worker is None  # killed; the next "yours" request starts a fresh one
+    r = paths.compute({"optimizer": "rmsprop", "impl": "yours", "lr": "0.0123"})
+    assert "shapes do not match" in r["error"]
 
 
 @pytest.mark.parametrize("params, message", [
