@@ -144,19 +144,22 @@ def surface_grid(name: str, n: int = 120) -> dict:
     ys = np.linspace(y0, y1, n)
     gx, gy = np.meshgrid(xs, ys)
     z = surface.loss(gx, gy)
-    contours = []
-    try:
-        import contourpy
-
-        gen = contourpy.contour_generator(gx, gy, z, line_type=contourpy.LineType.Separate)
-        for level in surface.levels:
-            lines = [np.round(line, 4).tolist() for line in gen.lines(level) if len(line) > 1]
-            contours.append({"level": level, "lines": lines})
-    except ImportError:  # matplotlib brings contourpy; without it the page draws no contours
-        contours = []
+    contours = contour_lines(gx, gy, z, surface.levels)
     return {"name": surface.name, "title": surface.title, "formula": surface.formula,
             "note": surface.note, "extent": list(surface.extent), "start": list(surface.start),
             "contours": contours}
+
+
+def contour_lines(gx, gy, z, levels) -> list:
+    """``[{"level", "lines": [[[x, y], ...], ...]}]`` of ``z`` over the grid ``(gx, gy)``."""
+    try:
+        import contourpy
+    except ImportError:  # matplotlib brings contourpy; without it the page draws no contours
+        return []
+    gen = contourpy.contour_generator(gx, gy, z, line_type=contourpy.LineType.Separate)
+    return [{"level": float(level),
+             "lines": [np.round(line, 6).tolist() for line in gen.lines(level) if len(line) > 1]}
+            for level in levels]
 
 
 def _surface(name):
@@ -319,6 +322,13 @@ def _number(params, name, default):
     if not math.isfinite(value):
         raise ExploreError(f"{name} must be a finite number, got {raw!r}")
     return value
+
+
+def _whole(params, name, default, low, high):
+    value = _number(params, name, default)
+    if value != int(value) or not low <= value <= high:
+        raise ExploreError(f"{name} must be a whole number from {low} to {high}, got {value:g}")
+    return int(value)
 
 
 def parse_request(params: dict) -> PathRequest:
