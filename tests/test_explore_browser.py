@@ -186,3 +186,37 @@ def test_scaling_view(page):
     wait(driver, lambda d: "Standardization in exercises/ch01_feature_scaling.py is not implemented "
          "yet" in text(d, "#scale-status-standardized"), timeout=90)
     assert severe(driver) == []
+
+
+def test_the_static_build_served_by_a_plain_file_server_draws_paths(page, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    from test_explore import SMALL_GRID
+
+    from course.explore import build
+
+    build.build(tmp_path, grids=SMALL_GRID)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    driver = page
+    try:
+        driver.get(f"http://127.0.0.1:{files.server_address[1]}/index.html")
+        before = wait(driver, first_path)
+        assert len(before.split()) == 101
+        assert driver.find_element(By.ID, "static-note").is_displayed()
+        card = driver.find_element(By.CSS_SELECTOR, '.card[data-card="0"]')
+        options = driver.execute_script("return [...arguments[0].options].map(o => o.value);",
+                                        card.find_element(By.CSS_SELECTOR, "select.impl"))
+        assert options == ["keras"]  # the build holds Keras's answers only
+        # the slider snaps to the grid's other rate, and the path is read from its file
+        set_value(driver, card.find_element(By.CSS_SELECTOR, "input.lr"), -1.4)
+        wait(driver, lambda d: first_path(d) not in (None, before))
+        assert card.find_element(By.CSS_SELECTOR, ".lr-out").text == "0.03"
+        assert severe(driver) == []
+    finally:
+        files.shutdown()
+        files.server_close()

@@ -229,13 +229,14 @@ def _source_file(impl, stem) -> Path:
 
 
 def module_stamp(impl, stem):
-    """What identifies the code an answer ran: the file's modification time for exercises/."""
+    """What identifies the code an answer ran: for exercises/, the folder and the file's
+    modification time."""
     if impl != "yours":
         return None
     try:
-        return os.stat(_source_file(impl, stem)).st_mtime_ns
+        return str(EXERCISES), os.stat(_source_file(impl, stem)).st_mtime_ns
     except OSError:
-        return None
+        return str(EXERCISES), None
 
 
 def load(impl: str, stem: str, name: str, stamp=None):

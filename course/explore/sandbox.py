@@ -41,11 +41,9 @@ class _Worker:
     def __init__(self):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                    PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        from course.explore import paths
-
         # its own process group, so that killing it also kills anything it started
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.explore.worker", str(paths.EXERCISES)], cwd=ROOT,
+            [sys.executable, "-m", "course.explore.worker"], cwd=ROOT,
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, start_new_session=True)
         if self._line(START_LIMIT) != "ready":
@@ -97,7 +95,10 @@ def call(view: str, params: dict, stamp) -> dict:
         if _worker is None or _worker.proc.poll() is not None:
             _worker = _Worker()
         try:
-            answer = _worker.ask({"view": view, "params": params}, TIME_LIMIT)
+            from course.explore import paths
+
+            answer = _worker.ask({"view": view, "params": params,
+                                  "exercises": str(paths.EXERCISES)}, TIME_LIMIT)
         except Timeout:
             _worker.kill()
             _worker = None

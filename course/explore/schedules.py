@@ -161,7 +161,8 @@ def compare(values: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def _finite(values):
-    return [float(v) if math.isfinite(v) else None for v in values]
+    """JSON numbers (None for NaN and infinities), at float32's 7 significant digits."""
+    return [float(f"{v:.7g}") if math.isfinite(v) else None for v in values]
 
 
 def compute(params: dict) -> dict:

@@ -1,8 +1,8 @@
 """The process that runs the learner's code for the explorer (see ``sandbox``).
 
-    python -m course.explore.worker EXERCISES_DIR
+    python -m course.explore.worker
 
-Reads one JSON job per line on stdin (``{"view": name, "params": {...}}``) and writes one JSON
+Reads one JSON job per line on stdin (``{"view": name, "params": {...}, "exercises": folder}``) and writes one JSON
 answer per line on the stdout it was started with; whatever the learner's code prints goes to
 stderr instead, so it cannot break the protocol.
 """
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
+def main() -> int:
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -27,10 +27,10 @@ def main(argv: list[str]) -> int:
     from course.explore import paths, sandbox
 
     sandbox.IN_WORKER = True
-    paths.EXERCISES = Path(argv[0])
     channel.write("ready\n")
     for line in sys.stdin:
         job = json.loads(line)
+        paths.EXERCISES = Path(job["exercises"])
         module, name = sandbox.VIEWS[job["view"]]
         try:
             answer = getattr(importlib.import_module(module), name)(job["params"])
@@ -41,4 +41,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
