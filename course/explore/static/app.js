@@ -86,6 +86,7 @@ function snap(input, endpoint, name, log) {
   if (!grid) { input.disabled = true; input.title = "fixed in the static version"; return; }
   const raw = log ? Math.pow(10, parseFloat(input.value)) : parseFloat(input.value);
   const v = +snapValue(endpoint, name, String(raw));
+  input.step = "any";  // exactly on the grid value, not the nearest slider step
   input.value = log ? Math.log10(v) : v;
 }
 
