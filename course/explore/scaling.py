@@ -85,10 +85,8 @@ def surface(kind: str, impl: str, stamp) -> dict:
     """The view around the start (0, 0) and the optimum, and the loss's contour lines."""
     X, t = _problem(kind, features(kind, impl, stamp))
     optimum = np.linalg.lstsq(X, t, rcond=None)[0]
-    lo = np.minimum(optimum, 0.0)
-    hi = np.maximum(optimum, 0.0)
-    span = np.maximum(hi - lo, 1e-9)
-    lo, hi = lo - 0.35 * span, hi + 0.35 * span
+    # centred on the optimum, the start (0, 0) well inside: room for paths that overshoot
+    lo, hi = optimum - 1.6 * np.abs(optimum), optimum + 1.6 * np.abs(optimum)
     if kind == "raw":  # the area weight's valley is so narrow: show its walls
         lo[1], hi[1] = -0.6 * abs(optimum[1]) - 0.05, 1.6 * abs(optimum[1]) + 0.05
     w1, w2 = np.meshgrid(np.linspace(lo[0], hi[0], 60), np.linspace(lo[1], hi[1], 60))
