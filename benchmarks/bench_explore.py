@@ -11,6 +11,9 @@ Without ``--url`` the script starts a server in this process on a free port (and
     cached         the same request again: the answer comes from the cache
 
 and prints the median and the worst time from sending the request to reading the whole answer.
+Then the other two views: ``/api/schedule`` per schedule and slider (Keras and the solution),
+``/api/scaling`` (a new rate, a new batch size; 100 steps, 17 paths) and ``/api/range_test``
+(first call, another setting, cached).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ VARY = {"sgd": None, "momentum": "momentum", "nesterov": "momentum", "rmsprop": 
         "adam": "beta_1", "adamw": "weight_decay"}
 
 
-def fetch(base: str, **params) -> float:
-    url = base.rstrip("/") + "/api/path?" + urlencode(params)
+def fetch(base: str, endpoint="path", **params) -> float:
+    url = base.rstrip("/") + f"/api/{endpoint}?" + urlencode(params)
     t = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as response:
         body = json.loads(response.read())
@@ -79,7 +82,34 @@ def main(argv=None) -> int:
             return f"{statistics.median(ms):6.1f} (max {max(ms):5.1f})"
 
         print(f"{opt:<10} {1000 * first:10.1f} {cell(rates):>16} {cell(hyper):>16} {cell(cached):>14}")
+    views(base, args.repeats)
     return 0
+
+
+def views(base: str, repeats: int) -> None:
+    """The schedules and scaling views: one row per kind of slider move."""
+    def row(name, times):
+        ms = [1000 * t for t in times]
+        print(f"{name:<52} {statistics.median(ms):7.1f} (max {max(ms):6.1f})")
+
+    print("\nother views: median (max) milliseconds over distinct slider values")
+    fetch(base, "schedule", schedule="warmup_cosine")
+    for schedule, knob in (("warmup_cosine", "warmup"), ("one_cycle", "pct_start"),
+                           ("step", "decay"), ("exponential", "decay_steps"), ("time", "decay")):
+        whole = knob in ("warmup", "decay_steps")
+        for impl in ("keras", "solution"):
+            row(f"schedule {schedule} ({impl}), new {knob}",
+                [fetch(base, "schedule", schedule=schedule, impl=impl,
+                       **{knob: 50 + 10 * i if whole else 0.2 + 0.05 * i}) for i in range(repeats)])
+    for kind, rates in (("standardized", [0.05 + 0.01 * i for i in range(repeats)]),
+                        ("raw", [5e-8 + 1e-9 * i for i in range(repeats)])):
+        fetch(base, "scaling", features=kind)
+        row(f"scaling {kind}, new rate", [fetch(base, "scaling", features=kind, lr=v) for v in rates])
+        row(f"scaling {kind}, new batch size",
+            [fetch(base, "scaling", features=kind, batch=3 + i) for i in range(repeats)])
+    row("range test, first call (100 batches)", [fetch(base, "range_test", steps=100)])
+    row("range test, another setting (200 batches)", [fetch(base, "range_test", steps=200)])
+    row("range test, cached", [fetch(base, "range_test", steps=100) for _ in range(repeats)])
 
 
 if __name__ == "__main__":

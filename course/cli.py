@@ -429,8 +429,11 @@ def cmd_explore(args) -> int:
     """Serve the explorer on localhost until Ctrl-C."""
     import webbrowser
 
+    from course.explore import sandbox
     from course.explore.server import make_server, warm_up
 
+    if args.build is not None:
+        return _build_explorer(Path(args.build))
     if not 0 <= args.port <= 65535:
         return _fail(f"--port must be between 0 and 65535, got {args.port}")
     try:
@@ -451,6 +454,21 @@ def cmd_explore(args) -> int:
         return 0
     finally:
         server.server_close()
+        sandbox.stop()
+    return 0
+
+
+def _build_explorer(folder: Path) -> int:
+    """``course explore --build DIR``: the static explorer, with what it wrote."""
+    if folder.exists() and not folder.is_dir():
+        return _fail(f"--build {folder}: not a folder")
+    from course.explore.build import build
+
+    with console.status("computing the answers on the grid ...") as status:
+        result = build(folder, lambda i, n: status.update(f"computing the answers on the grid: {i}/{n}"))
+    console.print(f"Wrote {result['files']} files, {result['bytes'] / 1e6:.1f} MB, to {folder} "
+                  f"in {result['seconds']:.0f} s. Serve that folder with any static web server "
+                  f"(e.g. python -m http.server -d {folder}).", highlight=False)
     return 0
 
 
@@ -561,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
+    p.add_argument("--build", metavar="DIR",
+                   help="write a static copy (the page and precomputed answers) to DIR, then exit")
     p.set_defaults(func=cmd_explore)
     return parser
 

@@ -95,22 +95,73 @@ def test_a_stub_is_not_implemented_yet(server):
     assert r["points"] == []
 
 
-def test_code_that_raises_gives_the_type_and_message(monkeypatch):
-    import keras
+LEARNER = """
+import keras
 
-    class Broken(keras.optimizers.Optimizer):
-        def __init__(self, learning_rate=0.001, rho=0.9, **kwargs):
-            super().__init__(learning_rate=learning_rate, **kwargs)
+class RMSprop(keras.optimizers.Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.9, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
 
-        def update_step(self, gradient, variable, learning_rate):
-            raise ValueError("shapes do not match\nsecond line of detail")
+    def update_step(self, gradient, variable, learning_rate):
+        raise ValueError("shapes do not match\\nsecond line of detail")
 
-    monkeypatch.setattr(paths, "_load_class", lambda info, impl, stamp: Broken)
+class Adam(keras.optimizers.Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+
+    def update_step(self, gradient, variable, learning_rate):
+        while True:  # the learner's bug: the explorer must not wait for it
+            pass
+"""
+
+
+@pytest.fixture(scope="module")
+def learner(tmp_path_factory):
+    """An exercises folder whose RMSprop raises and whose Adam never returns, a 3 s limit."""
+    from course.explore import sandbox
+
+    folder = tmp_path_factory.mktemp("exercises")
+    (folder / "ch05_rmsprop.py").write_text(LEARNER)
+    (folder / "ch06_adam.py").write_text(LEARNER)
+    saved = paths.EXERCISES, sandbox.TIME_LIMIT
+    paths.EXERCISES, sandbox.TIME_LIMIT = folder, 3.0
+    yield folder
+    paths.EXERCISES, sandbox.TIME_LIMIT = saved
+
+
+def test_code_that_raises_gives_the_type_and_message(learner):
     r = paths.compute({"optimizer": "rmsprop", "impl": "yours", "lr": "0.0123"})
     assert r["error"].startswith("RMSprop in exercises/ch05_rmsprop.py raised ValueError: "
                                  "shapes do not match")
     assert "second line" not in r["error"]
     assert "Traceback" not in r["error"]
+
+
+def test_a_hanging_implementation_is_stopped_and_the_rest_keeps_answering(learner, server):
+    import threading
+    import time
+
+    from course.explore import sandbox
+
+    paths.compute({"optimizer": "rmsprop", "impl": "yours"})  # the worker is started
+    answers = {}
+    hang = threading.Thread(target=lambda: answers.update(
+        hung=api(server, optimizer="adam", impl="yours", lr=0.07)))
+    started = time.perf_counter()
+    hang.start()
+    time.sleep(0.5)
+    # meanwhile Keras's and the solution's paths keep coming, quickly
+    status, keras_path = api(server, optimizer="momentum", impl="keras", lr=0.0311)
+    assert status == 200 and keras_path["error"] is None
+    assert time.perf_counter() - started < 2.5 and hang.is_alive()
+    hang.join(timeout=60)
+    status, hung = answers["hung"]
+    assert status == 200 and hung["points"] == []
+    assert hung["error"] == ("your implementation did not finish in 3 s "
+                             "(the explorer stopped it)")
+    assert sandbox._worker is None  # killed; the next "yours" request starts a fresh one
+    r = paths.compute({"optimizer": "rmsprop", "impl": "yours", "lr": "0.0123"})
+    assert "shapes do not match" in r["error"]
 
 
 @pytest.mark.parametrize("params, message", [
@@ -230,3 +281,130 @@ def test_ctrl_c_stops_the_server_cleanly():
             proc.kill()
     assert proc.returncode == 0 and "The explorer stopped." in out
     assert "Traceback" not in err
+
+
+# a slice of the static build's grid: the optimizers view's first screen
+SMALL_GRID = {"surface": {"name": ["bowl"]},
+              "path": {"surface": ["bowl"], "optimizer": ["adam", "momentum"], "impl": ["keras"],
+                       "lr": ["0.03", "0.1"], "momentum": ["0.9"], "beta_1": ["0.9"]}}
+
+
+def test_the_static_build_writes_the_page_and_an_answer_per_grid_point(tmp_path):
+    from course.explore import build
+
+    result = build.build(tmp_path, grids=SMALL_GRID)
+    data = tmp_path / "data"
+    answers = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.json"))
+    assert answers == ["catalog/index.json",
+                       "path/beta_1-0.9_impl-keras_lr-0.03_optimizer-adam_surface-bowl.json",
+                       "path/beta_1-0.9_impl-keras_lr-0.1_optimizer-adam_surface-bowl.json",
+                       "path/impl-keras_lr-0.03_momentum-0.9_optimizer-momentum_surface-bowl.json",
+                       "path/impl-keras_lr-0.1_momentum-0.9_optimizer-momentum_surface-bowl.json",
+                       "surface/name-bowl.json"]
+    assert {p.name for p in STATIC.iterdir()} <= {p.name for p in tmp_path.iterdir()}
+    assert (tmp_path / "mode.js").read_text().startswith('window.EXPLORE_STATIC = {"grids": ')
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert result["files"] == len(written)
+    assert result["bytes"] == sum(p.stat().st_size for p in written)
+    answer = json.loads((data / "path" / answers[2].split("/")[1]).read_text())
+    assert answer == paths.compute({"optimizer": "adam", "lr": "0.1", "beta_1": "0.9"})
+
+
+def test_the_full_grid_leaves_out_yours_and_holds_every_view():
+    from course.explore import build
+
+    jobs = list(build.requests(build.GRIDS))
+    assert {e for e, _ in jobs} == {"surface", "path", "schedule", "range_test", "scaling"}
+    assert all(p.get("impl") != "yours" for _, p in jobs)
+    assert len(jobs) == len({(e, build.key(p)) for e, p in jobs}) < 1200
+
+
+def test_explore_build_on_a_file_is_a_clear_error(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    result = run_cli("explore", "--build", str(target), timeout=120)
+    assert result.returncode == 2 and "not a folder" in result.stderr
+
+
+@pytest.mark.parametrize("schedule", ["time", "step", "exponential", "warmup_cosine", "one_cycle"])
+def test_each_solution_schedule_is_keras_s_curve(server, schedule):
+    status, _, body = get(server, "/api/schedule", schedule=schedule, impl="solution", steps=600,
+                          warmup=150, decay_steps=100)
+    r = json.loads(body)
+    assert status == 200 and r["error"] is None and len(r["rates"]) == 600
+    c = r["comparison"]
+    assert c["first_step_over"] is None and c["max_relative_gap"] < 1e-6
+    assert np.allclose(r["rates"], c["keras_rates"], rtol=1e-5, atol=1e-9)
+    assert max(r["rates"]) <= 0.1 + 1e-7 and min(r["rates"]) < 0.05  # the rate really moves
+
+
+def test_the_warmup_slider_moves_the_peak(server):
+    curves = [json.loads(get(server, "/api/schedule", schedule="warmup_cosine", warmup=w)[2])["rates"]
+              for w in (100, 300)]
+    assert int(np.argmax(curves[0])) == 100 and int(np.argmax(curves[1])) == 300
+
+
+def test_a_schedule_that_differs_says_from_which_step(monkeypatch):
+    from course.explore import schedules
+
+    class Late(schedules.paths.load("solution", "ch07_lr_decay", "StepDecay")):
+        def __call__(self, step):  # drops one step late
+            return super().__call__(np.maximum(np.asarray(step) - 1, 0))
+
+    real = schedules.paths.load
+    monkeypatch.setattr(schedules.paths, "load", lambda impl, stem, name, stamp=None:
+                        Late if impl == "solution" else real(impl, stem, name, stamp))
+    schedules.rates.cache_clear()
+    try:
+        r = schedules.compute({"schedule": "step", "impl": "solution", "decay_steps": "200"})
+    finally:
+        schedules.rates.cache_clear()
+    assert r["comparison"]["first_step_over"] == 200
+    assert abs(r["comparison"]["max_gap"] - 0.05) < 1e-6
+
+
+def test_the_range_test_suggests_a_rate_inside_its_ramp(server):
+    status, _, body = get(server, "/api/range_test", impl="solution", steps=100)
+    r = json.loads(body)
+    assert status == 200 and r["error"] is None and len(r["lrs"]) == len(r["losses"]) >= 20
+    assert r["lrs"][0] == pytest.approx(1e-4) and r["lrs"] == sorted(r["lrs"])
+    assert r["lrs"][0] < r["suggestion"] < r["lrs"][-1]
+
+
+@pytest.mark.parametrize("path, params, message", [
+    ("/api/schedule", {"schedule": "linear"}, "unknown schedule 'linear'"),
+    ("/api/schedule", {"lr": "0"}, "lr (the initial or peak rate) must be in (0, 10]"),
+    ("/api/schedule", {"warmup": "2000", "steps": "1000"}, "warmup (2000) must be below steps"),
+    ("/api/schedule", {"schedule": "step", "decay_steps": "2.5"}, "decay_steps must be a whole number"),
+    ("/api/schedule", {"schedule": "one_cycle", "pct_start": "1"}, "pct_start must be in"),
+    ("/api/range_test", {"impl": "keras"}, "unknown impl 'keras'"),
+    ("/api/range_test", {"beta": "1"}, "beta must be in [0, 1)"),
+    ("/api/scaling", {"features": "log"}, "unknown features 'log'"),
+    ("/api/scaling", {"features": "raw", "lr": "0.1"}, "lr must be in [1e-10, 1e-06] for raw"),
+    ("/api/scaling", {"batch": "0"}, "batch must be a whole number from 1 to 2000"),
+])
+def test_bad_input_to_the_new_views_is_a_400(server, path, params, message):
+    status, _, body = get(server, path, **params)
+    assert status == 400 and message in json.loads(body)["error"]
+
+
+def test_scaling_standardized_features_condition_the_problem(server):
+    raw = json.loads(get(server, "/api/scaling", features="raw")[2])
+    std = json.loads(get(server, "/api/scaling", features="standardized", impl="solution")[2])
+    assert raw["error"] is None and std["error"] is None
+    assert raw["condition_number"] > 1e6 and std["condition_number"] < 100
+    assert std["comparison"]["max_feature_gap"] < 1e-4
+    # SGD on the standardized problem ends near the optimum; on the raw one it barely moved
+    assert np.linalg.norm(np.subtract(std["points"][-1], std["optimum"])) < 0.2 * np.linalg.norm(std["optimum"])
+    assert abs(raw["points"][-1][0]) < 0.01 * abs(raw["optimum"][0])
+    over = json.loads(get(server, "/api/scaling", features="raw", lr=3e-7)[2])
+    assert over["diverged"] is True and len(over["points"]) < 101
+
+
+def test_a_smaller_batch_gives_noisier_gradients(server):
+    answers = {b: json.loads(get(server, "/api/scaling", batch=b)[2]) for b in (2, 32, 512)}
+    spread = {b: a["gradient_spread"]["relative"] for b, a in answers.items()}
+    assert spread[2] > 2 * spread[32] > 4 * spread[512]
+    # and the mini-batch paths end farther from the full-batch one
+    assert answers[2]["final_spread"] > 3 * answers[512]["final_spread"]
+    assert len(answers[2]["batch_paths"]) == 16

@@ -2,7 +2,7 @@
 console stays clean. Headless Chromium from the system (Debian's chromium and chromium-driver),
 driven by Selenium; skipped with the reason when any of them is missing.
 
-Saves a screenshot to docs/explore-optimizers.png.
+Each view's test saves its screenshot, docs/explore-<view>.png (the README shows them).
 """
 
 import shutil
@@ -119,3 +119,104 @@ def test_a_slider_moves_the_path_and_a_stub_says_so(page):
 
     errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+
+
+def set_value(driver, element, value, event="input"):
+    driver.execute_script(f"arguments[0].value = arguments[1]; "
+                          f"arguments[0].dispatchEvent(new Event('{event}'));", element, value)
+
+
+def attribute(driver, selector, name="points"):
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);",
+        selector, name)
+
+
+def text(driver, selector):
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector)
+
+
+def severe(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_schedules_view(page):
+    driver = page
+    driver.execute_script("location.hash = '#schedules';")
+    before = wait(driver, lambda d: attribute(d, "#sched-warmup_cosine"))
+    assert len(before.split()) == 1000
+    wait(driver, lambda d: attribute(d, "#range-curve"), timeout=60)
+    assert attribute(driver, "#range-suggestion", "x1")
+    assert "suggested rate" in text(driver, "#range-status")
+    set_value(driver, driver.find_element(By.ID, "sched-warmup-input"), 400)
+    wait(driver, lambda d: attribute(d, "#sched-warmup_cosine") not in (None, before))
+    set_value(driver, driver.find_element(By.ID, "sched-impl"), "solution", "change")
+    wait(driver, lambda d: "same as Keras" in text(d, "#sched-status-warmup_cosine"))
+    driver.save_screenshot(str(ROOT / "docs" / "explore-schedules.png"))
+    set_value(driver, driver.find_element(By.ID, "sched-impl"), "yours", "change")
+    wait(driver, lambda d: "not implemented yet" in text(d, "#sched-status-warmup_cosine"), timeout=90)
+    assert attribute(driver, "#sched-warmup_cosine") is None
+    set_value(driver, driver.find_element(By.ID, "range-impl"), "yours", "change")
+    wait(driver, lambda d: "LRFinder in exercises/ch07_lr_decay.py is not implemented yet"
+         in text(d, "#range-status"), timeout=60)
+    assert severe(driver) == []
+
+
+def test_scaling_view(page):
+    driver = page
+    driver.execute_script("location.hash = '#scaling';")
+    raw = wait(driver, lambda d: attribute(d, "#scale-path-raw"), timeout=60)
+    before = wait(driver, lambda d: attribute(d, "#scale-path-standardized"))
+    assert len(before.split()) == 101
+    assert "condition number" in text(driver, "#scale-status-raw")
+    set_value(driver, driver.find_element(By.ID, "scale-lr-standardized"), -1.5)
+    wait(driver, lambda d: attribute(d, "#scale-path-standardized") not in (None, before))
+    spread = text(driver, "#scale-status-standardized")
+    set_value(driver, driver.find_element(By.ID, "scale-batch"), 1)
+    wait(driver, lambda d: "Batch 2:" in text(d, "#scale-status-standardized"))
+    assert text(driver, "#scale-status-standardized") != spread
+    assert attribute(driver, "#scale-path-raw") == raw  # the batch size moves the clouds only
+    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -6.5)
+    wait(driver, lambda d: "diverges" in text(d, "#scale-status-raw"))
+    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -7.05)
+    wait(driver, lambda d: "diverges" not in text(d, "#scale-status-raw"))
+    driver.save_screenshot(str(ROOT / "docs" / "explore-scaling.png"))
+    set_value(driver, driver.find_element(By.ID, "scale-impl"), "yours", "change")
+    wait(driver, lambda d: "Standardization in exercises/ch01_feature_scaling.py is not implemented "
+         "yet" in text(d, "#scale-status-standardized"), timeout=90)
+    assert severe(driver) == []
+
+
+def test_the_static_build_served_by_a_plain_file_server_draws_paths(page, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    from test_explore import SMALL_GRID
+
+    from course.explore import build
+
+    build.build(tmp_path, grids=SMALL_GRID)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    driver = page
+    try:
+        driver.get(f"http://127.0.0.1:{files.server_address[1]}/index.html")
+        before = wait(driver, first_path)
+        assert len(before.split()) == 101
+        assert driver.find_element(By.ID, "static-note").is_displayed()
+        card = driver.find_element(By.CSS_SELECTOR, '.card[data-card="0"]')
+        options = driver.execute_script("return [...arguments[0].options].map(o => o.value);",
+                                        card.find_element(By.CSS_SELECTOR, "select.impl"))
+        assert options == ["keras"]  # the build holds Keras's answers only
+        # the slider snaps to the grid's other rate, and the path is read from its file
+        set_value(driver, card.find_element(By.CSS_SELECTOR, "input.lr"), -1.4)
+        wait(driver, lambda d: first_path(d) not in (None, before))
+        assert card.find_element(By.CSS_SELECTOR, ".lr-out").text == "0.03"
+        assert severe(driver) == []
+    finally:
+        files.shutdown()
+        files.server_close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import math
 import os
 import re
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from course.explore import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,19 +144,22 @@ def surface_grid(name: str, n: int = 120) -> dict:
     ys = np.linspace(y0, y1, n)
     gx, gy = np.meshgrid(xs, ys)
     z = surface.loss(gx, gy)
-    contours = []
-    try:
-        import contourpy
-
-        gen = contourpy.contour_generator(gx, gy, z, line_type=contourpy.LineType.Separate)
-        for level in surface.levels:
-            lines = [np.round(line, 4).tolist() for line in gen.lines(level) if len(line) > 1]
-            contours.append({"level": level, "lines": lines})
-    except ImportError:  # matplotlib brings contourpy; without it the page draws no contours
-        contours = []
+    contours = contour_lines(gx, gy, z, surface.levels)
     return {"name": surface.name, "title": surface.title, "formula": surface.formula,
             "note": surface.note, "extent": list(surface.extent), "start": list(surface.start),
             "contours": contours}
+
+
+def contour_lines(gx, gy, z, levels) -> list:
+    """``[{"level", "lines": [[[x, y], ...], ...]}]`` of ``z`` over the grid ``(gx, gy)``."""
+    try:
+        import contourpy
+    except ImportError:  # matplotlib brings contourpy; without it the page draws no contours
+        return []
+    gen = contourpy.contour_generator(gx, gy, z, line_type=contourpy.LineType.Separate)
+    return [{"level": float(level),
+             "lines": [np.round(line, 6).tolist() for line in gen.lines(level) if len(line) > 1]}
+            for level in levels]
 
 
 def _surface(name):
@@ -203,60 +209,76 @@ OPTIMIZERS = {
 IMPLS = {"keras": "the Keras built-in", "solution": "the reference solution (solutions/)",
          "yours": "your implementation (exercises/)"}
 
-_REFERENCE_FACTORIES = {"ch03_mini_batch": "ch03_mini_batch", "ch04_momentum": "ch04_momentum",
-                        "ch05_rmsprop": "ch05_rmsprop", "ch06_adam": "ch06_adam"}
-
 
 @functools.lru_cache(maxsize=None)
 def _references(stem):
     from course import references
 
-    return getattr(references, _REFERENCE_FACTORIES[stem])()
+    return getattr(references, stem)()
 
+
+# the learner's folder; the worker gets it from the server (tests point it at a temporary one)
+EXERCISES = ROOT / "exercises"
 
 _module_lock = threading.Lock()
 _loaded: dict = {}
 
 
-def _source_file(package, stem) -> Path:
-    return ROOT / package / f"{stem}.py"
+def _source_file(impl, stem) -> Path:
+    return EXERCISES / f"{stem}.py" if impl == "yours" else ROOT / "solutions" / f"{stem}.py"
 
 
-def _module_stamp(impl, stem):
-    """What identifies the code a path ran: the file's modification time for exercises/."""
+def module_stamp(impl, stem):
+    """What identifies the code an answer ran: for exercises/, the folder and the file's
+    modification time."""
     if impl != "yours":
         return None
     try:
-        return os.stat(_source_file("exercises", stem)).st_mtime_ns
+        return str(EXERCISES), os.stat(_source_file(impl, stem)).st_mtime_ns
     except OSError:
-        return None
+        return str(EXERCISES), None
 
 
-def _load_class(info: OptimizerInfo, impl: str, stamp):
+def load(impl: str, stem: str, name: str, stamp=None):
+    """``name`` from Keras's stand-ins (``course.references``), ``solutions/<stem>.py`` or the
+    learner's ``exercises/<stem>.py`` (read again when ``stamp`` changes)."""
     if impl == "keras":
-        return getattr(_references(info.stem), info.class_name)
+        return getattr(_references(stem), name)
     package = "exercises" if impl == "yours" else "solutions"
-    where = f"{package}/{info.stem}.py"
-    name = f"{package}.{info.stem}"
+    where = f"{package}/{stem}.py"
+    key = f"{package}.{stem}"
     with _module_lock:
         try:
-            module = _loaded.get(name)
-            if module is None:
-                module = importlib.import_module(name)
-            elif _loaded.get((name, "stamp")) != stamp:
-                module = importlib.reload(module)
-            _loaded[name], _loaded[(name, "stamp")] = module, stamp
-        except ModuleNotFoundError as exc:
-            if exc.name in (package, name):
-                raise ImplementationError(f"there is no {where} in this copy of the course") from None
-            raise ImplementationError(f"{where} could not be imported: "
-                                      f"{_describe(exc)}") from None
+            module = _loaded.get(key)
+            if module is None or _loaded.get((key, "stamp")) != stamp:
+                module = _import(impl, key, stem, where)
+            _loaded[key], _loaded[(key, "stamp")] = module, stamp
+        except ImplementationError:
+            raise
         except Exception as exc:  # a learner's file with a syntax error, a bad import, ...
             raise ImplementationError(f"{where} could not be imported: {_describe(exc)}") from None
-    cls = getattr(module, info.class_name, None)
-    if cls is None:
-        raise ImplementationError(f"{where} has no class {info.class_name}")
-    return cls
+    value = getattr(module, name, None)
+    if value is None:
+        raise ImplementationError(f"{where} has no {name}")
+    return value
+
+
+def _import(impl, key, stem, where):
+    if impl != "yours":
+        try:
+            module = importlib.import_module(key)
+        except ModuleNotFoundError as exc:
+            if exc.name in ("solutions", key):
+                raise ImplementationError(f"there is no {where} in this copy of the course") from None
+            raise
+        return importlib.reload(module) if key in _loaded else module
+    path = _source_file(impl, stem)
+    if not path.is_file():
+        raise ImplementationError(f"there is no {where} in this copy of the course")
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _describe(exc: BaseException, limit: int = 400) -> str:
@@ -303,6 +325,13 @@ def _number(params, name, default):
     return value
 
 
+def _whole(params, name, default, low, high):
+    value = _number(params, name, default)
+    if value != int(value) or not low <= value <= high:
+        raise ExploreError(f"{name} must be a whole number from {low} to {high}, got {value:g}")
+    return int(value)
+
+
 def parse_request(params: dict) -> PathRequest:
     """Check a request's parameters (strings, as in a query) and normalize them."""
     surface = _surface(params.get("surface") or "bowl")
@@ -344,25 +373,27 @@ def parse_request(params: dict) -> PathRequest:
 
 # ------------------------------------------------------------------------------------- running
 
-class _Runner:
-    """One optimizer object, one variable and one traced loop, re-run for each rate and start."""
+class Runner:
+    """One optimizer, one variable and one traced loop, re-run for each rate and start.
 
-    def __init__(self, cls, info: OptimizerInfo, surface: Surface, hyper: tuple, lr: float):
+    ``gradient(point, i)`` gives the gradient at step ``i`` (a tensor of ``shape``); the loop
+    returns the variable after each of the ``n`` steps.
+    """
+
+    def __init__(self, optimizer, gradient, shape=(2,)):
         import keras
         import tensorflow as tf
 
-        kwargs = dict(hyper)
-        kwargs.update(dict(info.fixed))
-        self.optimizer = cls(learning_rate=lr, **kwargs)
-        self.point = keras.Variable(np.zeros(2, dtype="float32"), name="point")
+        self.optimizer = optimizer
+        self.point = keras.Variable(np.zeros(shape, dtype="float32"), name="point")
         self.optimizer.build([self.point])
-        optimizer, point, gradient = self.optimizer, self.point, surface.gradient_tf
+        point = self.point
 
         @tf.function(reduce_retracing=True)
         def run(n):
             out = tf.TensorArray(tf.float32, size=n)
             for i in tf.range(n):
-                g = gradient(tf.convert_to_tensor(point.value))
+                g = gradient(tf.convert_to_tensor(point.value), i)
                 optimizer.apply_gradients([(g, point)])
                 out = out.write(i, tf.convert_to_tensor(point.value))
             return out.stack()
@@ -370,6 +401,7 @@ class _Runner:
         self.run = run
 
     def path(self, lr, start, steps):
+        """The points after each of ``steps`` steps from ``start``, the optimizer reset first."""
         import tensorflow as tf
 
         rate = getattr(self.optimizer, "_learning_rate", None)
@@ -397,13 +429,14 @@ def _raw_path(request: PathRequest, stamp) -> np.ndarray:
     info = OPTIMIZERS[request.optimizer]
     surface = SURFACES[request.surface]
     who = _who(info, request.impl)
-    cls = _load_class(info, request.impl, stamp)
+    cls = load(request.impl, info.stem, info.class_name, stamp)
     key = (request.impl, stamp, request.optimizer, request.surface, request.hyper)
     with _run_lock:
         try:
             runner = _runners.get(key)
             if runner is None:
-                runner = _Runner(cls, info, surface, request.hyper, request.lr)
+                optimizer = cls(learning_rate=request.lr, **dict(request.hyper), **dict(info.fixed))
+                runner = Runner(optimizer, lambda p, i: surface.gradient_tf(p))
                 _runners[key] = runner
             steps = runner.path(request.lr, request.start, request.steps)
         except NotImplementedError:
@@ -452,14 +485,18 @@ def compare(path: dict, reference: dict) -> dict:
 
 def compute(params: dict) -> dict:
     """The answer to ``/api/path``: raises ExploreError for bad input; an implementation that
-    cannot run gives ``error`` (and no points), never an exception."""
+    cannot run (or runs past the time limit) gives ``error`` (and no points), never an
+    exception. The learner's code runs in the worker process (``sandbox``)."""
     request = parse_request(params)
     answer = {"request": {"surface": request.surface, "optimizer": request.optimizer,
                           "impl": request.impl, "lr": request.lr, "steps": request.steps,
                           "start": list(request.start), **dict(request.hyper)}}
+    stamp = module_stamp(request.impl, OPTIMIZERS[request.optimizer].stem)
     try:
-        result = dict(_cached_path(request, _module_stamp(request.impl, OPTIMIZERS[request.optimizer].stem)))
-    except ImplementationError as exc:
+        if request.impl == "yours" and not sandbox.IN_WORKER:
+            return sandbox.call("path", params, stamp)
+        result = dict(_cached_path(request, stamp))
+    except (ImplementationError, sandbox.Failed) as exc:
         return {**answer, "points": [], "losses": [], "diverged": False, "error": str(exc),
                 "comparison": None}
     result.update(answer)

@@ -5,6 +5,13 @@
     GET /api/surface?name=     a surface's view and contour lines
     GET /api/path?surface=&optimizer=&impl=&lr=&steps=&x0=&y0=&momentum=&rho=&beta_1=&beta_2=&weight_decay=
                                {points, losses, diverged, error, comparison}
+    GET /api/schedule?schedule=&impl=&lr=&steps=&decay=&decay_steps=&warmup=&alpha=&pct_start=
+                               {rates, error, comparison}           (schedules.py)
+    GET /api/range_test?impl=&steps=&beta=   {lrs, losses, suggestion, error}
+    GET /api/scaling?features=&impl=&lr=&steps=&batch=
+                               {contours, points, batch_paths, gradient_spread, error, ...}
+    GET /mode.js               ``EXPLORE_STATIC = null``: this is the live app (``course explore
+                               --build`` writes a mode.js with the grid of precomputed answers)
 
 Bad input is an HTTP 400 with ``{"error": message}``; an implementation that is not written
 yet or raises is an HTTP 200 whose ``error`` says so (the page shows it next to the path).
@@ -21,10 +28,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 STATIC = Path(__file__).resolve().parent / "static"
-FILES = {"/": ("index.html", "text/html; charset=utf-8"),
-         "/index.html": ("index.html", "text/html; charset=utf-8"),
-         "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-         "/style.css": ("style.css", "text/css; charset=utf-8")}
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8"}
+FILES = {"/": ("index.html", TYPES[".html"]),
+         **{f"/{p.name}": (p.name, TYPES[p.suffix]) for p in STATIC.iterdir() if p.suffix in TYPES}}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,7 +58,12 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
-        from course.explore import paths
+        from course.explore import paths, scaling, schedules
+
+        api = {"/api/catalog": lambda p: catalog(), "/api/path": paths.compute,
+               "/api/surface": lambda p: paths.surface_grid(p.get("name") or "bowl"),
+               "/api/schedule": schedules.compute, "/api/range_test": schedules.range_test,
+               "/api/scaling": scaling.compute}
 
         url = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -59,12 +71,11 @@ class Handler(BaseHTTPRequestHandler):
             if url.path in FILES:
                 name, content_type = FILES[url.path]
                 self._send(HTTPStatus.OK, (STATIC / name).read_bytes(), content_type)
-            elif url.path == "/api/catalog":
-                self._json(HTTPStatus.OK, paths.catalog())
-            elif url.path == "/api/surface":
-                self._json(HTTPStatus.OK, paths.surface_grid(params.get("name") or "bowl"))
-            elif url.path == "/api/path":
-                self._json(HTTPStatus.OK, paths.compute(params))
+            elif url.path == "/mode.js":
+                self._send(HTTPStatus.OK, b"window.EXPLORE_STATIC = null;\n",
+                           "text/javascript; charset=utf-8")
+            elif url.path in api:
+                self._json(HTTPStatus.OK, api[url.path](params))
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"nothing at {url.path}"})
         except paths.ExploreError as exc:
@@ -77,6 +88,13 @@ class Handler(BaseHTTPRequestHandler):
                            {"error": f"the explorer failed: {type(exc).__name__}: {exc}"})
             except OSError:
                 pass
+
+
+def catalog() -> dict:
+    """Everything the page offers, for the three views."""
+    from course.explore import paths, scaling, schedules
+
+    return {**paths.catalog(), "schedule_view": schedules.catalog(), "scaling_view": scaling.catalog()}
 
 
 class ExploreServer(ThreadingHTTPServer):

@@ -1,5 +1,10 @@
-// The explorer page: controls -> /api/path -> SVG. Everything here is drawn with plain SVG.
+// The explorer page: three views, each controls -> api(...) -> SVG. This file holds what the
+// views share (drawing helpers, the API or the static files, the tabs) and the optimizers view;
+// schedules.js and scaling.js add the other two. Everything is drawn with plain SVG.
 "use strict";
+
+// null when served by `course explore`; the grid of precomputed answers in a --build folder
+const STATIC = window.EXPLORE_STATIC || null;
 
 const SVGNS = "http://www.w3.org/2000/svg"; // the SVG namespace name, not a download
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
@@ -40,6 +45,57 @@ async function getJSON(url) {
   try { body = await response.json(); } catch (e) { body = null; }
   if (!response.ok) throw new Error((body && body.error) || ("HTTP " + response.status));
   return body;
+}
+
+// The file a static build holds for one request: params sorted by name, "name-value" joined by "_".
+function staticKey(params) {
+  const parts = [...params.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([k, v]) => k + "-" + v);
+  return parts.length ? parts.join("_") : "index";
+}
+
+// The nearest grid value (as the grid writes it) of a parameter; log-spaced for rates.
+function snapValue(endpoint, name, value) {
+  const grid = STATIC.grids[endpoint][name];
+  if (!grid.every((g) => !isNaN(parseFloat(g)))) return grid.includes(value) ? value : null;
+  const f = name === "lr" ? (v) => Math.log(v) : (v) => v;
+  let best = grid[0];
+  for (const g of grid) if (Math.abs(f(+g) - f(+value)) < Math.abs(f(+best) - f(+value))) best = g;
+  return best;
+}
+
+// One answer: from the live API, or from the static build's files (sliders snapped to its grid).
+async function api(endpoint, params) {
+  params = new URLSearchParams(params || {});
+  if (!STATIC) return getJSON("api/" + endpoint + "?" + params.toString());
+  const grid = STATIC.grids[endpoint] || {};
+  const kept = new URLSearchParams();
+  for (const [k, v] of params.entries()) {
+    if (!(k in grid)) continue;  // fixed in the static version
+    const snapped = snapValue(endpoint, k, v);
+    if (snapped === null) throw new Error(k + " " + v + " is not in this static version (run `course explore` for it)");
+    kept.set(k, snapped);
+  }
+  return getJSON("data/" + endpoint + "/" + staticKey(kept) + ".json");
+}
+
+// In a static build: move a slider onto the grid (or lock it where the grid fixes it).
+function snap(input, endpoint, name, log) {
+  if (!STATIC) return;
+  const grid = (STATIC.grids[endpoint] || {})[name];
+  if (!grid) { input.disabled = true; input.title = "fixed in the static version"; return; }
+  const raw = log ? Math.pow(10, parseFloat(input.value)) : parseFloat(input.value);
+  const v = +snapValue(endpoint, name, String(raw));
+  input.step = "any";  // exactly on the grid value, not the nearest slider step
+  input.value = log ? Math.log10(v) : v;
+}
+
+// In a static build: drop the choices the grid does not hold (e.g. "yours").
+function limitChoices(select, endpoint, name) {
+  if (!STATIC) return;
+  const grid = (STATIC.grids[endpoint] || {})[name];
+  if (!grid) return;
+  for (const o of [...select.options]) if (!grid.includes(o.value)) o.remove();
 }
 
 function showGlobalError(message) {
@@ -164,6 +220,8 @@ function addCard(optimizer, impl) {
   for (const o of state.catalog.optimizers) optSel.add(new Option(o.title, o.key));
   const implSel = node.querySelector(".impl");
   for (const m of state.catalog.impls) implSel.add(new Option(m.key === "keras" ? "Keras" : m.key, m.key));
+  limitChoices(optSel, "path", "optimizer");
+  limitChoices(implSel, "path", "impl");
   optSel.value = optimizer;
   implSel.value = impl;
   card.title = () => optSel.options[optSel.selectedIndex].text + " (" + implSel.value + ")";
@@ -171,6 +229,7 @@ function addCard(optimizer, impl) {
   const setup = () => {
     const info = state.catalog.optimizers.find((o) => o.key === optSel.value);
     lr.value = Math.log10(info.default_lr);
+    snap(lr, "path", "lr", true);
     const box = node.querySelector(".hypers");
     box.replaceChildren();
     card.hyper = {};
@@ -190,12 +249,14 @@ function addCard(optimizer, impl) {
       card.hyper[name] = input;
       const show = () => { out.textContent = fmt(parseFloat(input.value)); };
       show();
-      input.addEventListener("input", () => { show(); request(card); });
+      snap(input, "path", name, false);
+      show();
+      input.addEventListener("input", () => { snap(input, "path", name, false); show(); request(card); });
     }
     showLr();
   };
   const showLr = () => { node.querySelector(".lr-out").textContent = fmt(Math.pow(10, parseFloat(lr.value))); };
-  lr.addEventListener("input", () => { showLr(); request(card); });
+  lr.addEventListener("input", () => { snap(lr, "path", "lr", true); showLr(); request(card); });
   optSel.addEventListener("change", () => { setup(); request(card); });
   implSel.addEventListener("change", () => request(card));
   node.querySelector(".remove").addEventListener("click", () => {
@@ -259,7 +320,7 @@ async function fetchPath(card) {
   const seq = ++card.seq;
   card.node.dataset.loading = "true";
   try {
-    const r = await getJSON("/api/path?" + card.params().toString());
+    const r = await api("path", card.params());
     if (seq !== card.seq) return;
     card.result = r;
     const [text, kind] = describe(card, r);
@@ -279,7 +340,7 @@ async function fetchPath(card) {
 function refreshAll() { for (const c of state.cards) request(c); }
 
 async function loadSurface(reset) {
-  state.surface = await getJSON("/api/surface?name=" + encodeURIComponent($("#surface").value));
+  state.surface = await api("surface", { name: $("#surface").value });
   if (reset) {
     $("#x0").value = state.surface.start[0];
     $("#y0").value = state.surface.start[1];
@@ -289,15 +350,13 @@ async function loadSurface(reset) {
   refreshAll();
 }
 
-async function main() {
-  try {
-    state.catalog = await getJSON("/api/catalog");
-  } catch (e) {
-    showGlobalError(e.message);
-    return;
-  }
+async function initOptimizers() {
   const surf = $("#surface");
   for (const s of state.catalog.surfaces) surf.add(new Option(s.title, s.name));
+  limitChoices(surf, "path", "surface");
+  if (STATIC) {  // the build holds the default start and 100 steps only
+    for (const id of ["#steps", "#x0", "#y0", "#reset-start"]) { $(id).disabled = true; $(id).title = "fixed in the static version"; }
+  }
   surf.addEventListener("change", () => loadSurface(true).catch((e) => showGlobalError(e.message)));
   $("#steps").addEventListener("input", () => { $("#steps-out").textContent = $("#steps").value; refreshAll(); });
   for (const id of ["#x0", "#y0"]) $(id).addEventListener("change", () => { drawPaths(); refreshAll(); });
@@ -309,6 +368,7 @@ async function main() {
   });
   $("#add").addEventListener("click", () => request(addCard("adam", "keras")));
   $("#surface-plot").addEventListener("click", (ev) => {
+    if (STATIC) return;
     const svg = $("#surface-plot");
     const box = svg.getBoundingClientRect();
     const px = (ev.clientX - box.left) * PLOT.w / box.width;
@@ -321,11 +381,35 @@ async function main() {
   });
   addCard("adam", "keras");
   addCard("momentum", "keras");
-  try {
-    await loadSurface(true);
-  } catch (e) {
-    showGlobalError(e.message);
+  await loadSurface(true);
+}
+
+// ------------------------------------------------------------------------------------- tabs
+// Each view is set up the first time it is shown (no computing for views nobody opened).
+const VIEWS = { optimizers: initOptimizers };
+const started = {};
+
+function showView() {
+  const name = (location.hash || "#optimizers").slice(1);
+  const view = name in VIEWS ? name : "optimizers";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-" + view;
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === view);
+  if (!started[view]) {
+    started[view] = true;
+    VIEWS[view]().catch((e) => showGlobalError(e.message));
   }
 }
 
-main();
+async function main() {
+  try {
+    state.catalog = await api("catalog");
+  } catch (e) {
+    showGlobalError(e.message);
+    return;
+  }
+  if (STATIC) $("#static-note").hidden = false;
+  window.addEventListener("hashchange", showView);
+  showView();
+}
+
+window.addEventListener("DOMContentLoaded", main);
