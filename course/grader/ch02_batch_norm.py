@@ -240,7 +240,9 @@ def run_gradients(impl, inputs, ctx):
 
     layer = make_layer(impl, inputs)
     _, (d_gamma, d_beta), (d_input,) = value_and_gradients(
-        lambda x: keras.ops.sum(layer(x, training=True) * inputs["loss_weights"]),
+        # keras.ops, not `*`: a PyTorch tensor times a NumPy array goes through NumPy
+        lambda x: keras.ops.sum(keras.ops.multiply(layer(x, training=True),
+                                                   inputs["loss_weights"])),
         [layer.gamma, layer.beta], [inputs["batches"][0]], state=layer.non_trainable_variables)
     return {"d_input": keras.ops.convert_to_numpy(d_input),
             "d_gamma": keras.ops.convert_to_numpy(d_gamma),

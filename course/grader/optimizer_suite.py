@@ -279,7 +279,8 @@ def run_save_load(optimizer: str | Factory, steps_after: int = 4):
             batch = slice(16 * step % len(inputs["x"]), 16 * step % len(inputs["x"]) + 16)
             x, y = inputs["x"][batch], inputs["y"][batch]
             loss, grads, _ = value_and_gradients(
-                lambda: keras.ops.mean(keras.ops.square(loaded(x) - y)), loaded.trainable_variables)
+                lambda: keras.ops.mean(keras.ops.square(keras.ops.subtract(loaded(x), y))),
+                loaded.trainable_variables)
             loaded.optimizer.apply_gradients(zip(grads, loaded.trainable_variables))
             losses.append(float(keras.ops.convert_to_numpy(loss)))
         out = {"loss_per_step_after_load": to_numpy(losses, dtype=np.float64),
