@@ -602,7 +602,9 @@ mp.print_table(rows, title="A model with our Standardization under each policy")
 # `mixed_float16`, with the loss scaled as the optimizer scales it.
 
 # %%
-x_standardized = np.asarray(scaler(x_train), "float32")
+from course.toolkit import value_and_gradients
+
+x_standardized = keras.ops.convert_to_numpy(scaler(x_train)).astype("float32")
 INPUTS = {"raw features": x_train.astype("float32"), "standardized": x_standardized}
 print("4501, 4502, 4503 and 4505 square feet in float16:",
       ", ".join(f"{float(np.float16(v)):g}" for v in (4501, 4502, 4503, 4505)))
@@ -621,12 +623,13 @@ for name, x in INPUTS.items():
     with mp.policy("mixed_float16"):
         model = mixed_model()
     optimizer = model.optimizer
-    with tf.GradientTape() as tape:
-        prediction = model(x[:32], training=True)
-        loss = keras.losses.MeanSquaredError()(HOUSES.y[:32, None], prediction)
-        scaled = optimizer.scale_loss(loss)
-    kernel_gradient = tape.gradient(scaled, model.layers[0].kernel)
-    first_layer = model.layers[0](x[:32])
+
+    def scaled_loss(model=model, x=x):
+        loss = keras.losses.MeanSquaredError()(HOUSES.y[:32, None], model(x[:32], training=True))
+        return model.optimizer.scale_loss(loss)
+
+    _, (kernel_gradient,) = value_and_gradients(scaled_loss, [model.layers[0].kernel])
+    first_layer = keras.ops.convert_to_numpy(model.layers[0](x[:32]))
     seen = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs, o=optimizer: seen.append(float(o.dynamic_scale.numpy())))
@@ -666,7 +669,7 @@ ch.savefig(fig, "mixed_precision_loss_scale")
 # it still trains as badly as section 3b showed.
 #
 # **Speed and memory** change only on a GPU with Tensor Cores, so that comparison runs only where
-# TensorFlow sees one.
+# Keras's backend sees one.
 
 # %%
 def standardized_regressor(x):

@@ -731,7 +731,7 @@ ch.claim("wrong_rate_diverges",
 # width 64 on one batch of 256 examples.
 
 # %%
-import tensorflow as tf
+from course.toolkit import value_and_gradients
 
 DEPTH, WIDTH = 16, 64
 NAIVE = keras.initializers.RandomNormal(stddev=1.0)
@@ -746,11 +746,9 @@ def deep_mlp(activation, initializer, seed=0, data=TRAIN):
 
 
 def kernel_gradient_norms(model, x, y) -> np.ndarray:
-    with tf.GradientTape() as tape:
-        loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
-        loss = keras.ops.mean(loss)
-    kernels = [layer.kernel for layer in model.layers]
-    return np.array([float(tf.norm(g)) for g in tape.gradient(loss, kernels)])
+    _, grads = value_and_gradients(lambda: keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
+        y, model(x, training=True))), [layer.kernel for layer in model.layers])
+    return np.array([float(np.linalg.norm(g)) for g in grads])
 
 
 INITIALIZATIONS = {"sigmoid, N(0, 1)": ("sigmoid", NAIVE), "sigmoid, Glorot": ("sigmoid", "glorot_uniform"),
@@ -911,6 +909,8 @@ for name, run in GALLERY.items():
 # saved the same way, its accumulators and its inner optimizer's state with it.
 
 # %%
+import tensorflow as tf  # tf.data feeds model.fit on every Keras backend
+
 from course.toolkit import BatchLosses, max_gap
 
 
@@ -1039,7 +1039,7 @@ print("dtypes of the weights and the optimizer's state under mixed_float16:",
 
 # %% [markdown]
 # On a GPU with Tensor Cores the float16 products are also faster and the activations half the
-# size; on a CPU float16 is emulated, so the comparison runs only where TensorFlow sees a GPU.
+# size; on a CPU float16 is emulated, so the comparison runs only where Keras's backend sees a GPU.
 
 # %%
 mp.compare_on_gpu(

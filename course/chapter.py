@@ -139,8 +139,8 @@ class ChapterRun:
         now = time.time()
         record = {"chapter": self.number, "stem": self.stem,
                   "mode": "quick" if self.quick else "full", "dataset": self.dataset or "default",
-                  "component": self.component_source, "device": _device(),
-                  "versions": _versions(), "started": _iso(self.started),
+                  "component": self.component_source, "backend": _backend(),
+                  "device": _device(), "versions": _versions(), "started": _iso(self.started),
                   "seconds": round(now - self.started, 1), "complete": complete,
                   "finished": _iso(now) if complete else None,
                   "finished_at": now if complete else None, "code": _code_hash(self.stem),
@@ -169,14 +169,27 @@ def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
+def _backend() -> str:
+    """The Keras backend this process runs on (chosen once, at Keras's import)."""
+    import keras
+
+    return keras.backend.backend()
+
+
 @functools.lru_cache(maxsize=None)  # the same for the whole run
 def _versions() -> dict:
+    """Python, the course, Keras, the backend that ran (its package: a JAX or PyTorch run
+    names jax or torch beside tensorflow, which serves the data sets everywhere) and NumPy."""
     import platform
     from importlib import metadata
 
+    from course.backends import PACKAGES
+
     found = {"python": platform.python_version()}
-    for label, name in (("course", "keras-optimization-course"), ("keras", "keras"),
-                        ("tensorflow", "tensorflow"), ("numpy", "numpy")):
+    backend = PACKAGES.get(_backend(), _backend())
+    for label, name in dict.fromkeys((("course", "keras-optimization-course"), ("keras", "keras"),
+                                      ("tensorflow", "tensorflow"), (backend, backend),
+                                      ("numpy", "numpy"))):
         try:
             found[label] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -186,16 +199,14 @@ def _versions() -> dict:
 
 @functools.lru_cache(maxsize=None)  # the same for the whole run
 def _device() -> str:
-    """The accelerator the run used, or the CPU's name and core count."""
+    """The accelerator the run used, as its backend sees it, or the CPU's name and core count."""
     import platform
 
-    try:
-        import tensorflow as tf
+    from course.backends import accelerators
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                     for g in gpus]
+    try:
+        names = accelerators()
+        if names:
             return ", ".join(names)
     except Exception:  # noqa: BLE001 - the record says what it can
         pass
@@ -282,8 +293,9 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
     atexit.register(run.finish)  # the script's (or the notebook kernel's) end: claims complete
     if args.mine and run.component_source != "exercises":
         print(f"note: no exercises/{info.stem}.py found; using the reference solution")
-    print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run, "
-          f"component from {run.component_source or 'nowhere: Keras built-ins only'}, plots in {out})")
+    print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run on Keras's "
+          f"{_backend()} backend, component from "
+          f"{run.component_source or 'nowhere: Keras built-ins only'}, plots in {out})")
     return run
 
 
