@@ -522,7 +522,7 @@ def predict(x, statistics_from) -> np.ndarray:
         refit = Standardization()
         refit.adapt(statistics_from)
         z = refit(x)
-    return np.asarray(dense(z)).ravel() * price_std + price_mean
+    return keras.ops.convert_to_numpy(dense(z)).ravel() * price_std + price_mean
 
 
 x_test, price_test = HOUSES_TEST
@@ -618,6 +618,18 @@ def mixed_model():
     return model
 
 
+class LossScaleLog(keras.callbacks.Callback):
+    """The loss scale after every step. It reads the optimizer through ``self.model``: on JAX,
+    ``fit`` writes the training state back to the variables only when a callback asks so."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.dynamic_scale)))
+
+
 rows, scales = [], {}
 for name, x in INPUTS.items():
     with mp.policy("mixed_float16"):
@@ -630,12 +642,11 @@ for name, x in INPUTS.items():
 
     _, (kernel_gradient,) = value_and_gradients(scaled_loss, [model.layers[0].kernel])
     first_layer = keras.ops.convert_to_numpy(model.layers[0](x[:32]))
-    seen = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs, o=optimizer: seen.append(float(o.dynamic_scale.numpy())))
+    record = LossScaleLog()
     history = model.fit(x, HOUSES.y, batch_size=32, epochs=1, verbose=0, callbacks=[record])
+    seen = record.seen
     steps = len(seen)
-    applied = int(optimizer.inner_optimizer.iterations.numpy())
+    applied = int(keras.ops.convert_to_numpy(optimizer.inner_optimizer.iterations))
     scales[name] = seen
     finite = bool(np.isfinite(kernel_gradient).all())
     rows.append({"inputs": name,

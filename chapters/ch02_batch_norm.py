@@ -225,7 +225,7 @@ def layer_outputs(model, x):
     """The output of every activation layer, in order."""
     probe = keras.Model(model.inputs[0],
                         [l.output for l in model.layers if isinstance(l, layers.Activation)])
-    return [np.asarray(a) for a in probe(x, training=False)]
+    return [keras.ops.convert_to_numpy(a) for a in probe(x, training=False)]
 
 
 def kernel_gradient_norms(model, x, y):
@@ -463,19 +463,20 @@ def accuracy(probabilities, labels) -> float:
 
 
 def predict_in_training_mode(model, x, batch_size):
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=True))
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=True))
                            for i in range(0, len(x), batch_size)])
 
 
 # one eager call per example for the batches of 1: a subset keeps the quick run short
 x_test, y_test = (DATA.x_val[:60], DATA.y_val[:60]) if QUICK else (DATA.x_val, DATA.y_val)
-reference = np.asarray(trained_bn(x_test, training=False))
+reference = keras.ops.convert_to_numpy(trained_bn(x_test, training=False))
 bn_layer = next(l for l in trained_bn.layers if isinstance(l, BatchNormalization))
 moving_before = np.asarray(bn_layer.moving_mean).copy()
 modes = {"inference mode (right)": reference}
 for batch_size in (len(x_test), 32, 8, 1):
     modes[f"training=True, batches of {batch_size}"] = predict_in_training_mode(trained_bn, x_test, batch_size)
-modes["inference mode again, afterwards"] = np.asarray(trained_bn(x_test, training=False))
+modes["inference mode again, afterwards"] = keras.ops.convert_to_numpy(
+    trained_bn(x_test, training=False))
 drift = max_gap(bn_layer.moving_mean, moving_before)
 rows = [{"how the test set is predicted": name, "accuracy": f"{accuracy(p, y_test):.1%}",
          "predictions that differ from inference mode":
@@ -549,7 +550,7 @@ for policy_name in ("float32", "mixed_float16"):
     with mp.policy(policy_name):
         layer = BatchNormalization()
         y = layer(activations16.astype("float32"), training=True)
-        outputs[policy_name] = np.asarray(y, "float64")
+        outputs[policy_name] = keras.ops.convert_to_numpy(y).astype("float64")
         rows.append({"policy": policy_name,
                      "output": keras.backend.standardize_dtype(y.dtype),
                      "gamma / beta": keras.backend.standardize_dtype(layer.gamma.dtype),

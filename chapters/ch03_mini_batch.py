@@ -498,7 +498,7 @@ reference_weights = runs[LARGE_RUN].get_weights()
 gaps = {label: max_gap(model.get_weights(), reference_weights) for label, model in runs.items()}
 table(f"{ACC_EPOCHS} epochs of model.fit on {usable_n} examples, lr 0.2",
       ["run", "updates applied", f"max |w - w(m = {LARGE})|"],
-      [[label, int(model.optimizer.iterations.numpy()), f"{gaps[label]:.1e}"]
+      [[label, int(keras.ops.convert_to_numpy(model.optimizer.iterations)), f"{gaps[label]:.1e}"]
        for label, model in runs.items()])
 ch.claim("accumulation_equivalent",
          f"after {ACC_EPOCHS} epochs the weights differ from the batch-{LARGE} run by at most "

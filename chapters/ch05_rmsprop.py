@@ -347,7 +347,7 @@ def fit(optimizer, data) -> dict:
     # the test split is scored once, at the end, not after every epoch
     run = train(dense_model(data, hidden=(), seed=5), optimizer,
                 dataclasses.replace(data, x_val=None, y_val=None), epochs=EPOCHS)
-    predicted = np.argmax(np.asarray(run.model(data.x_val)), axis=1)
+    predicted = np.argmax(keras.ops.convert_to_numpy(run.model(data.x_val)), axis=1)
     return {"loss": run.loss, "accuracy": float(np.mean(predicted == data.y_val))}
 
 

@@ -160,7 +160,7 @@ for steps in (2, 4):
     keras_accumulation = clipped_adamw(accumulate=steps)
     gap = side_by_side(AccumulateGradients(clipped_adamw(), steps=steps, global_clipnorm=1.0),
                        keras_accumulation, START, noisy_gradient, steps=8 * steps)
-    rows.append([steps, 8 * steps, int(keras_accumulation.iterations.numpy()), f"{gap:.1e}"])
+    rows.append([steps, 8 * steps, int(keras.ops.convert_to_numpy(keras_accumulation.iterations)), f"{gap:.1e}"])
 table("AccumulateGradients(AdamW + warmup/cosine + decay, global_clipnorm=1) against Keras's "
       "accumulation", ["steps", "micro-batches", "updates applied", "max |ours - Keras|"], rows)
 
@@ -363,7 +363,7 @@ def accumulating_recipe_optimizer(epochs):
 
 def accuracy(model, x=TEST_X, y=TEST_Y) -> float:
     # a direct call: predict() would compile a function for every model
-    return float(np.mean(np.argmax(model(x, training=False), axis=-1) == y))
+    return float(np.mean(np.argmax(keras.ops.convert_to_numpy(model(x, training=False)), axis=-1) == y))
 
 
 def fit(model, optimizer, epochs, *, batch_size=BATCH, data=TRAINING_ONLY,

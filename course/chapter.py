@@ -19,6 +19,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -78,22 +79,37 @@ class ChapterRun:
         probe = probe or _PROBES.get(kind)
         if probe is None:
             raise ValueError(f"pick({name!r}) needs a probe: a {kind} has no default one")
+        failed = ""
         if component is not None:
             try:
                 probe(component)
                 return component
             except NotImplementedError:
                 pass
+            except Exception as exc:  # noqa: BLE001 - judged below
+                # written and tested on TensorFlow, a component may use what another backend
+                # cannot trace (a variable inside keras.ops.cond on JAX): there the chapter goes
+                # on with the stand-in and says why; on TensorFlow an error is the learner's
+                import keras
+
+                if keras.backend.backend() == "tensorflow":
+                    raise
+                # Keras wraps a layer's error: its first line says only where it happened
+                lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+                         for line in str(exc).splitlines()]
+                cause = next((line for line in lines if line and not line.startswith(
+                    "Exception encountered")), type(exc).__name__)
+                failed = f"does not run on Keras's {keras.backend.backend()} backend ({cause[:200]})"
         stand_in = getattr(getattr(references, self.stem)(), name, None) or fallback
         where = self.component_source or "any exercise file"
+        why = f"{name} from {where} {failed}" if failed else f"{name} is not implemented in {where}"
         if stand_in is None:
-            print(f"note: {name} is not implemented in {where} and has no stand-in: the parts "
-                  "that need it are skipped")
+            print(f"note: {why} and has no stand-in: the parts that need it are skipped")
         else:
             origin = ("Keras's" if stand_in.__module__.startswith(("keras", "tensorflow"))
                       else "the course's")
-            print(f"note: {name} is not implemented in {where}; {origin} stand-in "
-                  f"{stand_in.__qualname__.rsplit('.', 1)[-1]} is used below")
+            print(f"note: {why}; {origin} stand-in {stand_in.__qualname__.rsplit('.', 1)[-1]} "
+                  "is used below")
         return stand_in
 
     def claim(self, claim_id: str, measured: str, holds: bool | None, *, effect: str = "",
