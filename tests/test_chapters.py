@@ -207,3 +207,24 @@ def test_it_runs_on_jax(stem, tmp_path):
 @pytest.mark.parametrize("stem", TORCH_CHAPTERS)
 def test_it_runs_on_torch(stem, tmp_path):
     _run_on("torch", stem, tmp_path)
+
+
+def test_an_unknown_or_missing_backend_is_a_one_line_error(monkeypatch, capsys):
+    from course import backends, cli
+
+    assert cli.main(["run", "1", "--backend", "mxnet"]) == 2
+    assert cli.main(["claims", "--run", "--backend", "mxnet", "--out", "unused"]) == 2
+    assert capsys.readouterr().err.count("unknown backend 'mxnet'") == 2
+    monkeypatch.setattr(backends, "installed", lambda name: name == "tensorflow")
+    assert cli.main(["run", "1", "--backend", "torch"]) == 2
+    err = capsys.readouterr().err
+    assert "not installed" in err and 'pip install -e ".[torch]"' in err and "Traceback" not in err
+
+
+def test_a_chapter_command_runs_keras_on_the_backend_asked_for():
+    from course import cli
+    from course.catalog import chapter
+
+    command, env = cli._chapter_command(chapter(4), quick=True, backend="jax")
+    assert command[-1] == "--quick" and env["KERAS_BACKEND"] == "jax"
+    assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
