@@ -278,7 +278,7 @@ print(f"correlation between bedrooms and floor area: {correlation:.2f}")
 # %%
 from dataclasses import replace
 
-from course.toolkit import Dataset, epochs_to_reach, load_dataset, loss_for, shown
+from course.toolkit import Dataset, epochs_to_reach, load_dataset, loss_for, shown, steps_per_call
 
 # each epoch of the eight runs costs ~50 ms of Keras overhead (a new tf.data iterator) whatever
 # the data size. At 25 the raw features still reach no target and every lower bound stays above
@@ -299,7 +299,7 @@ def train_curve(data: Dataset, optimizer, epochs: int, batch_size: int) -> np.nd
         data.outputs, activation="softmax" if data.classification else None,
         kernel_initializer="zeros")])
     model.compile(optimizer=optimizer, loss=loss_for(data),
-                  steps_per_execution=int(np.ceil(len(data.x) / batch_size)))
+                  steps_per_execution=steps_per_call(int(np.ceil(len(data.x) / batch_size))))
     history = model.fit(data.x, data.y, batch_size=batch_size, epochs=epochs, verbose=0)
     return np.nan_to_num(np.asarray(history.history["loss"]), nan=np.inf)
 

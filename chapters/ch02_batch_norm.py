@@ -99,7 +99,7 @@ BatchNormalization = ch.pick("BatchNormalization", probe=calls_in_both_modes)
 import keras
 from keras import layers
 
-from course.toolkit import load_dataset
+from course.toolkit import load_dataset, steps_per_call
 
 QUICK = ch.quick
 if keras.backend.backend() == "tensorflow":
@@ -217,7 +217,7 @@ def compiled(model, optimizer, batch_size: int = 32, examples: int = len(DATA.x)
     Not the toolkit's ``train``: the chapter trains dozens of small models, and one call per
     epoch (``steps_per_execution``) instead of one per batch keeps the quick run short."""
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=int(np.ceil(examples / batch_size)))
+                  steps_per_execution=steps_per_call(int(np.ceil(examples / batch_size))))
     return model
 
 

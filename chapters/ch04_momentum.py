@@ -347,8 +347,8 @@ WHOLE_SET = dataclasses.replace(DATA, x_val=DATA.x, y_val=DATA.y)
 NET_EPOCHS = 3 if QUICK else 25
 NET_RATE = 0.01
 # every run starts from these weights (dense_model's seed), so epoch 0 is the same for all
-INITIAL_LOSS = float(np.mean(keras.losses.get(loss_for(DATA))(DATA.y,
-                                                              dense_model(DATA, (32,))(DATA.x))))
+INITIAL_LOSS = float(keras.ops.mean(keras.losses.get(loss_for(DATA))(DATA.y,
+                                                                     dense_model(DATA, (32,))(DATA.x))))
 
 
 def fit_curve(optimizer) -> np.ndarray:

@@ -125,6 +125,12 @@ def dense_model(data: Dataset, hidden: Sequence[int] = (64,), activation: str = 
     return keras.Sequential(layers)
 
 
+def steps_per_call(steps: int) -> int:
+    """``steps_per_execution`` for ``compile()``: ``steps`` updates in one call where the backend
+    can (TensorFlow, JAX), one where it cannot (PyTorch's trainer rejects more)."""
+    return 1 if keras.backend.backend() == "torch" else steps
+
+
 def loss_for(data: Dataset) -> str:
     return "sparse_categorical_crossentropy" if data.classification else "mse"
 
