@@ -278,7 +278,7 @@ print(f"correlation between bedrooms and floor area: {correlation:.2f}")
 # %%
 from dataclasses import replace
 
-from course.toolkit import Dataset, epochs_to_reach, load_dataset, loss_for, shown
+from course.toolkit import Dataset, epochs_to_reach, load_dataset, loss_for, shown, steps_per_call
 
 # each epoch of the eight runs costs ~50 ms of Keras overhead (a new tf.data iterator) whatever
 # the data size. At 25 the raw features still reach no target and every lower bound stays above
@@ -299,7 +299,7 @@ def train_curve(data: Dataset, optimizer, epochs: int, batch_size: int) -> np.nd
         data.outputs, activation="softmax" if data.classification else None,
         kernel_initializer="zeros")])
     model.compile(optimizer=optimizer, loss=loss_for(data),
-                  steps_per_execution=int(np.ceil(len(data.x) / batch_size)))
+                  steps_per_execution=steps_per_call(int(np.ceil(len(data.x) / batch_size))))
     history = model.fit(data.x, data.y, batch_size=batch_size, epochs=epochs, verbose=0)
     return np.nan_to_num(np.asarray(history.history["loss"]), nan=np.inf)
 
@@ -522,7 +522,7 @@ def predict(x, statistics_from) -> np.ndarray:
         refit = Standardization()
         refit.adapt(statistics_from)
         z = refit(x)
-    return np.asarray(dense(z)).ravel() * price_std + price_mean
+    return keras.ops.convert_to_numpy(dense(z)).ravel() * price_std + price_mean
 
 
 x_test, price_test = HOUSES_TEST
@@ -602,7 +602,9 @@ mp.print_table(rows, title="A model with our Standardization under each policy")
 # `mixed_float16`, with the loss scaled as the optimizer scales it.
 
 # %%
-x_standardized = np.asarray(scaler(x_train), "float32")
+from course.toolkit import value_and_gradients
+
+x_standardized = keras.ops.convert_to_numpy(scaler(x_train)).astype("float32")
 INPUTS = {"raw features": x_train.astype("float32"), "standardized": x_standardized}
 print("4501, 4502, 4503 and 4505 square feet in float16:",
       ", ".join(f"{float(np.float16(v)):g}" for v in (4501, 4502, 4503, 4505)))
@@ -616,23 +618,35 @@ def mixed_model():
     return model
 
 
+class LossScaleLog(keras.callbacks.Callback):
+    """The loss scale after every step. It reads the optimizer through ``self.model``: on JAX,
+    ``fit`` writes the training state back to the variables only when a callback asks so."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.dynamic_scale)))
+
+
 rows, scales = [], {}
 for name, x in INPUTS.items():
     with mp.policy("mixed_float16"):
         model = mixed_model()
     optimizer = model.optimizer
-    with tf.GradientTape() as tape:
-        prediction = model(x[:32], training=True)
-        loss = keras.losses.MeanSquaredError()(HOUSES.y[:32, None], prediction)
-        scaled = optimizer.scale_loss(loss)
-    kernel_gradient = tape.gradient(scaled, model.layers[0].kernel)
-    first_layer = model.layers[0](x[:32])
-    seen = []
-    record = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs, o=optimizer: seen.append(float(o.dynamic_scale.numpy())))
+
+    def scaled_loss(model=model, x=x):
+        loss = keras.losses.MeanSquaredError()(HOUSES.y[:32, None], model(x[:32], training=True))
+        return model.optimizer.scale_loss(loss)
+
+    _, (kernel_gradient,) = value_and_gradients(scaled_loss, [model.layers[0].kernel])
+    first_layer = keras.ops.convert_to_numpy(model.layers[0](x[:32]))
+    record = LossScaleLog()
     history = model.fit(x, HOUSES.y, batch_size=32, epochs=1, verbose=0, callbacks=[record])
+    seen = record.seen
     steps = len(seen)
-    applied = int(optimizer.inner_optimizer.iterations.numpy())
+    applied = int(keras.ops.convert_to_numpy(optimizer.inner_optimizer.iterations))
     scales[name] = seen
     finite = bool(np.isfinite(kernel_gradient).all())
     rows.append({"inputs": name,
@@ -666,7 +680,7 @@ ch.savefig(fig, "mixed_precision_loss_scale")
 # it still trains as badly as section 3b showed.
 #
 # **Speed and memory** change only on a GPU with Tensor Cores, so that comparison runs only where
-# TensorFlow sees one.
+# Keras's backend sees one.
 
 # %%
 def standardized_regressor(x):

@@ -97,15 +97,17 @@ BatchNormalization = ch.pick("BatchNormalization", probe=calls_in_both_modes)
 
 # %%
 import keras
-import tensorflow as tf
 from keras import layers
 
-from course.toolkit import load_dataset
+from course.toolkit import load_dataset, steps_per_call
 
 QUICK = ch.quick
-# the experiments compile dozens of small models on purpose; TensorFlow's retracing warnings
-# about that are noise here
-tf.get_logger().setLevel("ERROR")
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    # the experiments compile dozens of small models on purpose; TensorFlow's retracing
+    # warnings about that are noise here
+    tf.get_logger().setLevel("ERROR")
 # features standardized with the training statistics (chapter 1); the test split is held out
 DATA = load_dataset(ch.dataset, default="course_digits", cap=1000 if QUICK else 20000,
                     val_cap=1000 if QUICK else 20000, validation=True, classification_only=True)
@@ -120,7 +122,7 @@ print(f"{DATA.name}: {len(DATA.x)} training and {len(DATA.x_val)} test examples,
 
 # %%
 from course import mixed_precision as mp
-from course.toolkit import max_gap
+from course.toolkit import max_gap, value_and_gradients
 
 
 def pair(**kwargs):
@@ -136,23 +138,28 @@ for label, shape, axis in (("Dense activations (32, 16), axis=-1", (32, 16), -1)
     ours, theirs = pair(axis=axis, momentum=0.7, epsilon=0.3)
     channels = shape[axis]
     gamma, beta = rng.uniform(0.5, 2, channels), rng.normal(size=channels)
-    batches = [tf.constant(rng.normal(2, 3, shape).astype("float32")) for _ in range(5)]
-    weights = tf.constant(rng.normal(size=shape).astype("float32"))
+    batches = [rng.normal(2, 3, shape).astype("float32") for _ in range(5)]
+    weights = rng.normal(size=shape).astype("float32")
     results = []
     for layer in (ours, theirs):
         layer.build(shape)
         layer.gamma.assign(gamma)
         layer.beta.assign(beta)
-        with tf.GradientTape() as tape:
-            tape.watch(batches[0])
+        with keras.StatelessScope():  # the output alone: the statistics move in the next call
             first = layer(batches[0], training=True)
-            loss = tf.reduce_sum(first * weights)
-        grads = tape.gradient(loss, [batches[0], layer.gamma, layer.beta])
+        # the first batch as a variable: the gradient with respect to the input is compared too
+        first_batch = keras.Variable(batches[0])
+
+        def loss(layer=layer, first_batch=first_batch):
+            return keras.ops.sum(layer(keras.ops.convert_to_tensor(first_batch), training=True)
+                                 * weights)
+
+        _, grads = value_and_gradients(loss, [first_batch, layer.gamma, layer.beta])
         for x in batches[1:]:
             layer(x, training=True)
-        results.append({"training output": first, "gradients": tf.concat(
-            [tf.reshape(g, [-1]) for g in grads], 0),
-            "moving statistics after 5 steps": tf.concat([layer.moving_mean, layer.moving_variance], 0),
+        results.append({"training output": first, "gradients": np.concatenate(
+            [np.ravel(g) for g in grads]),
+            "moving statistics after 5 steps": np.concatenate([layer.moving_mean, layer.moving_variance]),
             "inference output": layer(batches[0], training=False)})
     rows.append({"input": label, **{k: f"{max_gap(results[0][k], results[1][k]):.1e}"
                                     for k in results[0]}})
@@ -210,7 +217,7 @@ def compiled(model, optimizer, batch_size: int = 32, examples: int = len(DATA.x)
     Not the toolkit's ``train``: the chapter trains dozens of small models, and one call per
     epoch (``steps_per_execution``) instead of one per batch keeps the quick run short."""
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=int(np.ceil(examples / batch_size)))
+                  steps_per_execution=steps_per_call(int(np.ceil(examples / batch_size))))
     return model
 
 
@@ -218,14 +225,14 @@ def layer_outputs(model, x):
     """The output of every activation layer, in order."""
     probe = keras.Model(model.inputs[0],
                         [l.output for l in model.layers if isinstance(l, layers.Activation)])
-    return [np.asarray(a) for a in probe(x, training=False)]
+    return [keras.ops.convert_to_numpy(a) for a in probe(x, training=False)]
 
 
 def kernel_gradient_norms(model, x, y):
-    with tf.GradientTape() as tape:
-        loss = keras.losses.SparseCategoricalCrossentropy()(y, model(x, training=True))
     kernels = [l.kernel for l in model.layers if isinstance(l, layers.Dense)][:-1]
-    return [float(tf.norm(g)) for g in tape.gradient(loss, kernels)]
+    _, grads = value_and_gradients(
+        lambda: keras.losses.SparseCategoricalCrossentropy()(y, model(x, training=True)), kernels)
+    return [float(np.linalg.norm(g)) for g in grads]
 
 
 nets = {}
@@ -456,19 +463,20 @@ def accuracy(probabilities, labels) -> float:
 
 
 def predict_in_training_mode(model, x, batch_size):
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=True))
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=True))
                            for i in range(0, len(x), batch_size)])
 
 
 # one eager call per example for the batches of 1: a subset keeps the quick run short
 x_test, y_test = (DATA.x_val[:60], DATA.y_val[:60]) if QUICK else (DATA.x_val, DATA.y_val)
-reference = np.asarray(trained_bn(x_test, training=False))
+reference = keras.ops.convert_to_numpy(trained_bn(x_test, training=False))
 bn_layer = next(l for l in trained_bn.layers if isinstance(l, BatchNormalization))
 moving_before = np.asarray(bn_layer.moving_mean).copy()
 modes = {"inference mode (right)": reference}
 for batch_size in (len(x_test), 32, 8, 1):
     modes[f"training=True, batches of {batch_size}"] = predict_in_training_mode(trained_bn, x_test, batch_size)
-modes["inference mode again, afterwards"] = np.asarray(trained_bn(x_test, training=False))
+modes["inference mode again, afterwards"] = keras.ops.convert_to_numpy(
+    trained_bn(x_test, training=False))
 drift = max_gap(bn_layer.moving_mean, moving_before)
 rows = [{"how the test set is predicted": name, "accuracy": f"{accuracy(p, y_test):.1%}",
          "predictions that differ from inference mode":
@@ -518,10 +526,17 @@ def listed(values, digits: int = 2) -> str:
     return ", ".join(f"{v:.{digits}f}" for v in np.asarray(values, "float64").ravel())
 
 
+def float16_mean(x):
+    """A mean as a plain float16 sum over the batch, divided by its size: every addition rounded
+    to float16. (``keras.ops.mean`` would add in float32 and hide the overflow.)"""
+    return np.sum(x, 0, dtype="float16") / np.float16(len(x))
+
+
 rng = np.random.default_rng(1)
 activations16 = (300 + rng.normal(0, 5, (256, 4))).astype("float16")
-naive = tf.reduce_mean(tf.square(activations16), 0) - tf.square(tf.reduce_mean(activations16, 0))
-two_pass = tf.reduce_mean(tf.square(activations16 - tf.reduce_mean(activations16, 0)), 0)
+with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
+    naive = float16_mean(np.square(activations16)) - np.square(float16_mean(activations16))
+    two_pass = float16_mean(np.square(activations16 - float16_mean(activations16)))
 exact = activations16.astype("float64").var(axis=0)
 mp.print_table([
     {"how": "float16, mean(x^2) - mean(x)^2", "variance per unit": listed(naive)},
@@ -535,7 +550,7 @@ for policy_name in ("float32", "mixed_float16"):
     with mp.policy(policy_name):
         layer = BatchNormalization()
         y = layer(activations16.astype("float32"), training=True)
-        outputs[policy_name] = np.asarray(y, "float64")
+        outputs[policy_name] = keras.ops.convert_to_numpy(y).astype("float64")
         rows.append({"policy": policy_name,
                      "output": keras.backend.standardize_dtype(y.dtype),
                      "gamma / beta": keras.backend.standardize_dtype(layer.gamma.dtype),
@@ -566,7 +581,7 @@ mp.print_table(rows, title="The 4-layer tanh network with our BatchNormalization
 
 # %% [markdown]
 # **Speed and memory** change only on a GPU with Tensor Cores, so that comparison runs only where
-# TensorFlow sees one.
+# Keras's backend sees one.
 
 # %%
 mp.compare_on_gpu(lambda x: mp.wide_classifier(keras.optimizers.SGD(0.01),

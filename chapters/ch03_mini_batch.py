@@ -160,7 +160,7 @@ table("mini_batches(x, y, batch_size=4) on 10 examples",
 
 # %%
 from course.plotting import run_on_bowl
-from course.toolkit import dense_model, load_dataset, loss_for, max_gap
+from course.toolkit import dense_model, load_dataset, loss_for, max_gap, value_and_gradients
 
 DATA = load_dataset(ch.dataset, cap=2000 if QUICK else 10000)
 N = len(DATA.x)
@@ -175,10 +175,10 @@ keras_path = run_on_bowl(keras.optimizers.SGD(learning_rate=0.4), steps=40)
 
 loop_model, fit_model = dense_model(DATA, hidden=(32,)), dense_model(DATA, hidden=(32,))
 loop_optimizer = SGD(learning_rate=0.1)
-for x_batch, y_batch in mini_batches(DATA.x, DATA.y, 32, shuffle=False):
-    with tf.GradientTape() as tape:
-        batch_loss = LOSS(y_batch, loop_model(x_batch, training=True))
-    grads = tape.gradient(batch_loss, loop_model.trainable_variables)
+for x_batch, y_batch in mini_batches(DATA.x, DATA.y, 32, shuffle=False).as_numpy_iterator():
+    _, grads = value_and_gradients(
+        lambda x=x_batch, y=y_batch: LOSS(y, loop_model(x, training=True)),
+        loop_model.trainable_variables)
     loop_optimizer.apply_gradients(zip(grads, loop_model.trainable_variables))
 fit_model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=loss_for(DATA))
 fit_model.fit(DATA.x, DATA.y, batch_size=32, epochs=1, shuffle=False, verbose=0)
@@ -195,10 +195,15 @@ table("Ours next to Keras" + ("" if COMPONENT_IS_OURS else " (SGD is Keras's own
 # All experiments train the same small network (one hidden layer of 32) on the standardized
 # `course_digits` images (8x8 pixels, 1437 training images; `--dataset NAME` picks another data
 # set). One model and one optimizer are reused: before each run the weights go back to the same
-# initial values and the rate is set anew, so TensorFlow compiles the training step only once.
+# initial values and the rate is set anew, so the training step is compiled only once (an
+# epoch's loop over the `tf.data` pipeline runs inside TensorFlow's graph; on JAX and PyTorch
+# the pipeline feeds the compiled step batch by batch).
 # "Loss" is always measured on the whole training set, never on the batch just seen.
 
 # %%
+from course.toolkit import CompiledTraining
+
+
 class Trainer:
     """One network trained again and again from the same start with the chapter's SGD."""
 
@@ -207,22 +212,9 @@ class Trainer:
         self.start = self.model.get_weights()
         self.optimizer = SGD(learning_rate=0.1)
         self.loss = LOSS
-        self.x, self.y = tf.constant(DATA.x), tf.constant(DATA.y)
-        # one signature for every batch size: a single compiled step, however the batches come
-        spec = (tf.TensorSpec((None, DATA.features), tf.float32),
-                tf.TensorSpec((None,), self.y.dtype))
-        self.step = tf.function(self._step, input_signature=spec)
-        self.epoch = tf.function(self._epoch)
-
-    def _step(self, x_batch, y_batch):
-        with tf.GradientTape() as tape:
-            value = self.loss(y_batch, self.model(x_batch, training=True))
-        grads = tape.gradient(value, self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-
-    def _epoch(self, dataset):
-        for x_batch, y_batch in dataset:  # a loop over a tf.data pipeline inside the graph
-            self._step(x_batch, y_batch)
+        self.x, self.y = DATA.x, DATA.y
+        training = CompiledTraining(self.model, self.optimizer, LOSS)
+        self.step, self.epoch = training.step, training.epoch
 
     def reset(self, learning_rate: float) -> None:
         self.model.set_weights(self.start)
@@ -506,7 +498,7 @@ reference_weights = runs[LARGE_RUN].get_weights()
 gaps = {label: max_gap(model.get_weights(), reference_weights) for label, model in runs.items()}
 table(f"{ACC_EPOCHS} epochs of model.fit on {usable_n} examples, lr 0.2",
       ["run", "updates applied", f"max |w - w(m = {LARGE})|"],
-      [[label, int(model.optimizer.iterations.numpy()), f"{gaps[label]:.1e}"]
+      [[label, int(keras.ops.convert_to_numpy(model.optimizer.iterations)), f"{gaps[label]:.1e}"]
        for label, model in runs.items()])
 ch.claim("accumulation_equivalent",
          f"after {ACC_EPOCHS} epochs the weights differ from the batch-{LARGE} run by at most "
@@ -568,7 +560,7 @@ table("Small gradients in float16, without and with the loss scale",
 
 # %% [markdown]
 # **Speed and memory** only change on a GPU with Tensor Cores (on a CPU float16 is emulated and
-# slower), so that comparison runs only where TensorFlow sees a GPU.
+# slower), so that comparison runs only where Keras's backend sees a GPU.
 
 # %%
 mp.compare_on_gpu(lambda x: mp.wide_classifier(SGD(learning_rate=0.01)),

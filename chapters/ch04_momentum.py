@@ -199,7 +199,7 @@ pairs = [
 rows = []
 for label, ours, reference in pairs:
     ours_path, reference_path = run_on_bowl(ours, steps=50), run_on_bowl(reference, steps=50)
-    rows.append([label, f"SGD({reference.learning_rate.numpy():.2g}, momentum "
+    rows.append([label, f"SGD({float(keras.ops.convert_to_numpy(reference.learning_rate)):.2g}, momentum "
                  f"{reference.momentum:g}{', nesterov' if reference.nesterov else ''})",
                  f"{max_gap(ours_path, reference_path):.1e}"])
 numpy_gap = max_gap(numpy_bowl_path(0.1, 0.8),
@@ -347,8 +347,8 @@ WHOLE_SET = dataclasses.replace(DATA, x_val=DATA.x, y_val=DATA.y)
 NET_EPOCHS = 3 if QUICK else 25
 NET_RATE = 0.01
 # every run starts from these weights (dense_model's seed), so epoch 0 is the same for all
-INITIAL_LOSS = float(np.mean(keras.losses.get(loss_for(DATA))(DATA.y,
-                                                              dense_model(DATA, (32,))(DATA.x))))
+INITIAL_LOSS = float(keras.ops.mean(keras.losses.get(loss_for(DATA))(DATA.y,
+                                                                     dense_model(DATA, (32,))(DATA.x))))
 
 
 def fit_curve(optimizer) -> np.ndarray:
@@ -507,7 +507,7 @@ mp.print_table(rows, title="Our MomentumSGD under each policy")
 # state in float32 and in float16 (a float16 variable gets a float16 slot).
 
 # %%
-import tensorflow as tf
+from course.toolkit import repeated_updates
 
 AVERAGING_STEPS = 3000
 
@@ -517,15 +517,9 @@ def averages_of_constant_gradient(beta: float) -> dict:
     float32 and a float16 variable (one optimizer: each slot takes its own variable's dtype)."""
     weights = {d: keras.Variable(np.zeros(1), dtype=d) for d in ("float32", "float16")}
     optimizer = EMAMomentum(1e-9, beta=beta)  # a tiny rate: only the average is watched
-    optimizer.build(list(weights.values()))
-    pairs = [(tf.constant(np.full(1, 1e-3, dtype=d)), w) for d, w in weights.items()]
-
-    @tf.function  # thousands of steps: one compiled loop rather than thousands of Python calls
-    def run():
-        for _ in tf.range(AVERAGING_STEPS):
-            optimizer.apply_gradients(pairs)
-
-    run()
+    gradients = [np.full(1, 1e-3, dtype=d) for d in weights]
+    # thousands of steps: one compiled loop rather than thousands of Python calls
+    repeated_updates(optimizer, list(weights.values()), lambda values: gradients, AVERAGING_STEPS)
     slots = [v for v in optimizer.variables if tuple(v.shape) == (1,)]
     return {str(v.dtype): float(np.asarray(v)[0]) for v in slots}
 
@@ -543,7 +537,7 @@ table(f"Averaging a constant gradient of 0.001 for {AVERAGING_STEPS} steps",
 # mixed precision keeps optimizer state in float32 and only computes the layers in float16.
 #
 # **Speed and memory** change only on a GPU with Tensor Cores, so that comparison runs only where
-# TensorFlow sees one.
+# Keras's backend sees one.
 
 # %%
 mp.compare_on_gpu(lambda x: mp.wide_classifier(MomentumSGD(0.01, momentum=0.9)),

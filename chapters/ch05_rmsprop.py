@@ -229,7 +229,7 @@ ch.claim("rmsprop_steps",
 # interact), for up to `MAX_STEPS` steps.
 
 # %%
-import tensorflow as tf
+from course.toolkit import repeated_updates
 
 KAPPAS = [1, 10, 100] if QUICK else [1, 3, 10, 30, 100, 300, 1000]
 MAX_STEPS = 400 if QUICK else 3000
@@ -240,18 +240,11 @@ def steps_to_ten_percent(make_optimizer, kappas, max_steps: int) -> list:
     stays within 10% of its starting distance from the minimum."""
     a = np.array([[2.0 / k, 2.0] for k in kappas], "float32")  # loss = sum(a * x^2) per row
     x = keras.Variable(np.tile(np.array(START, "float32"), (len(kappas), 1)))
-    optimizer = make_optimizer()
-    coef = tf.constant(2 * a)
-
-    @tf.function
-    def run(n):  # a compiled loop: thousands of steps of a tiny problem in well under a second
-        path = tf.TensorArray(tf.float32, size=n)
-        for t in tf.range(n):
-            optimizer.apply_gradients([(coef * x.value, x)])
-            path = path.write(t, x.value)
-        return path.stack()
-
-    path = run(tf.constant(max_steps)).numpy()  # (steps, bowls, 2)
+    coef = 2 * a
+    # a compiled loop: thousands of steps of a tiny problem in well under a second
+    (path,) = repeated_updates(make_optimizer(), [x],
+                               lambda values: [keras.ops.multiply(coef, values[0])], max_steps,
+                               record=True)  # (steps, bowls, 2)
     inside = np.all(np.abs(path) <= 0.1 * np.abs(np.array(START)), axis=2)  # (steps, bowls)
     out = []
     for i in range(len(kappas)):
@@ -354,7 +347,7 @@ def fit(optimizer, data) -> dict:
     # the test split is scored once, at the end, not after every epoch
     run = train(dense_model(data, hidden=(), seed=5), optimizer,
                 dataclasses.replace(data, x_val=None, y_val=None), epochs=EPOCHS)
-    predicted = np.argmax(np.asarray(run.model(data.x_val)), axis=1)
+    predicted = np.argmax(keras.ops.convert_to_numpy(run.model(data.x_val)), axis=1)
     return {"loss": run.loss, "accuracy": float(np.mean(predicted == data.y_val))}
 
 
@@ -598,7 +591,7 @@ print("With float32 state a weight moves by about lr/sqrt(1 - rho) = 3.2e-3, as 
 # %% [markdown]
 # **Speed and memory.** On a GPU with Tensor Cores float16 matrix products are several times
 # faster and activations take half the memory; on a CPU float16 is emulated and slower, so this
-# comparison runs only where TensorFlow sees a GPU.
+# comparison runs only where Keras's backend sees a GPU.
 
 # %%
 mp.compare_on_gpu(lambda x: mp.wide_classifier(RMSprop(1e-3)),

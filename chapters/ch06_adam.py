@@ -304,18 +304,15 @@ ch.savefig(fig, "trajectories")
 # about badly scaled inputs, which would handicap SGD far more than Adam.
 #
 # The model is the toolkit's one-hidden-layer network. Rather than `model.fit`, a short loop
-# compiles one whole epoch into a single TensorFlow function; it takes exactly the steps `fit`
-# would, and it makes the chapter's many short trainings several times quicker (for a network
+# compiles one whole epoch into a single call (`course.toolkit.CompiledTraining`: a TensorFlow
+# graph, or a loop XLA compiles on JAX; PyTorch runs it step by step); it takes exactly the steps
+# `fit` would, and it makes the chapter's many short trainings several times quicker (for a network
 # this small, `fit`'s one Python call per batch costs more than the batch). It also measures what
 # section 5 needs: the loss on the whole training set after every step. Every run starts from the
 # same initial weights and sees the batches in the same order.
 
 # %%
-import logging
-
-import tensorflow as tf
-
-from course.toolkit import dense_model, load_dataset, loss_for
+from course.toolkit import CompiledTraining, dense_model, load_dataset, loss_for
 
 # a large download (60000 images for mnist) would make the chapter slow; a sample will do
 DATA = load_dataset(ch.dataset, cap=2000 if QUICK else 10000, val_cap=500 if QUICK else 2000,
@@ -326,21 +323,6 @@ print(f"data set {DATA.name}: {len(DATA.x)} training and {len(DATA.x_val)} valid
 PER_EXAMPLE_LOSS = keras.losses.get(loss_for(DATA))
 
 
-class _SkipRetracingNotice(logging.Filter):
-    """Drop TensorFlow's "frequent retracing" notice and nothing else.
-
-    Every training run below compiles its own epoch function, once, on purpose (it closes over
-    that run's model and optimizer). TensorFlow counts those first traces across runs, because
-    they share their source code, and then warns about "excessive retracing" that is not there.
-    """
-
-    def filter(self, record):
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-tf.get_logger().addFilter(_SkipRetracingNotice())
-
-
 def mean_loss(y, predictions):
     return keras.ops.mean(PER_EXAMPLE_LOSS(y, predictions))
 
@@ -348,7 +330,7 @@ def mean_loss(y, predictions):
 def evaluate(model, x, y) -> tuple[float, float]:
     """The loss and (for classes) the accuracy of ``model`` on ``x``, ``y``."""
     predictions = model(x, training=False)
-    accuracy = (float(np.mean(np.argmax(predictions, axis=-1) == y)) if DATA.classification
+    accuracy = (float(np.mean(np.argmax(keras.ops.convert_to_numpy(predictions), axis=-1) == y)) if DATA.classification
                 else np.nan)
     return float(mean_loss(y, predictions)), accuracy
 
@@ -369,32 +351,15 @@ def train_compiled(optimizer, epochs: int, hidden: int = 64, seed: int = 0,
     """
     batch_size = 32
     model = dense_model(DATA, hidden=(hidden,), seed=seed)
-    x, y = tf.constant(DATA.x), tf.constant(DATA.y)
+    training = CompiledTraining(model, optimizer, mean_loss)
     n = len(DATA.x)
     steps_per_epoch = -(-n // batch_size)
-
-    @tf.function
-    def one_epoch(order):
-        after_each_step = tf.TensorArray(tf.float32, size=steps_per_epoch)
-        for step in tf.range(steps_per_epoch):
-            batch = order[step * batch_size:(step + 1) * batch_size]
-            with tf.GradientTape() as tape:
-                value = mean_loss(tf.gather(y, batch), model(tf.gather(x, batch), training=True))
-            grads = tape.gradient(value, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            if every_step:  # a Python flag: decided once, when TensorFlow traces the function
-                whole_set = mean_loss(y, model(x, training=False))
-                after_each_step = after_each_step.write(step, whole_set)
-        return after_each_step.stack() if every_step else tf.zeros([0])
-
-    # create the optimizer's slots now: made during the first call instead, they would force
-    # TensorFlow to trace the epoch function a second time
-    optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(seed)
     history = {"train": [], "val": [], "val_accuracy": [], "steps": []}
     for epoch in range(epochs + 1):
         if epoch:
-            this_epoch = one_epoch(tf.constant(rng.permutation(n), dtype=tf.int32)).numpy()
+            this_epoch = training.indexed_epoch(DATA.x, DATA.y, rng.permutation(n), batch_size,
+                                                whole_set_loss=every_step)
             history["steps"].extend(this_epoch)
         train_loss, _ = evaluate(model, DATA.x, DATA.y)
         val_loss, val_acc = evaluate(model, DATA.x_val, DATA.y_val)

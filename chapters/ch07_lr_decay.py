@@ -294,7 +294,7 @@ def fit(optimizer, epochs, batch_size=BATCH, callbacks=(), per_batch=False, vali
 
 def val_accuracy(model) -> float:
     # a direct call: predict() would compile a function for every model, and TensorFlow warns
-    return float(np.mean(np.argmax(model(DATA.x_val, training=False), axis=-1) == DATA.y_val))
+    return float(np.mean(np.argmax(keras.ops.convert_to_numpy(model(DATA.x_val, training=False)), axis=-1) == DATA.y_val))
 
 
 # %% [markdown]

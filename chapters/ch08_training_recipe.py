@@ -160,7 +160,7 @@ for steps in (2, 4):
     keras_accumulation = clipped_adamw(accumulate=steps)
     gap = side_by_side(AccumulateGradients(clipped_adamw(), steps=steps, global_clipnorm=1.0),
                        keras_accumulation, START, noisy_gradient, steps=8 * steps)
-    rows.append([steps, 8 * steps, int(keras_accumulation.iterations.numpy()), f"{gap:.1e}"])
+    rows.append([steps, 8 * steps, int(keras.ops.convert_to_numpy(keras_accumulation.iterations)), f"{gap:.1e}"])
 table("AccumulateGradients(AdamW + warmup/cosine + decay, global_clipnorm=1) against Keras's "
       "accumulation", ["steps", "micro-batches", "updates applied", "max |ours - Keras|"], rows)
 
@@ -363,7 +363,7 @@ def accumulating_recipe_optimizer(epochs):
 
 def accuracy(model, x=TEST_X, y=TEST_Y) -> float:
     # a direct call: predict() would compile a function for every model
-    return float(np.mean(np.argmax(model(x, training=False), axis=-1) == y))
+    return float(np.mean(np.argmax(keras.ops.convert_to_numpy(model(x, training=False)), axis=-1) == y))
 
 
 def fit(model, optimizer, epochs, *, batch_size=BATCH, data=TRAINING_ONLY,
@@ -731,7 +731,7 @@ ch.claim("wrong_rate_diverges",
 # width 64 on one batch of 256 examples.
 
 # %%
-import tensorflow as tf
+from course.toolkit import value_and_gradients
 
 DEPTH, WIDTH = 16, 64
 NAIVE = keras.initializers.RandomNormal(stddev=1.0)
@@ -746,11 +746,9 @@ def deep_mlp(activation, initializer, seed=0, data=TRAIN):
 
 
 def kernel_gradient_norms(model, x, y) -> np.ndarray:
-    with tf.GradientTape() as tape:
-        loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
-        loss = keras.ops.mean(loss)
-    kernels = [layer.kernel for layer in model.layers]
-    return np.array([float(tf.norm(g)) for g in tape.gradient(loss, kernels)])
+    _, grads = value_and_gradients(lambda: keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
+        y, model(x, training=True))), [layer.kernel for layer in model.layers])
+    return np.array([float(np.linalg.norm(g)) for g in grads])
 
 
 INITIALIZATIONS = {"sigmoid, N(0, 1)": ("sigmoid", NAIVE), "sigmoid, Glorot": ("sigmoid", "glorot_uniform"),
@@ -911,6 +909,8 @@ for name, run in GALLERY.items():
 # saved the same way, its accumulators and its inner optimizer's state with it.
 
 # %%
+import tensorflow as tf  # tf.data feeds model.fit on every Keras backend
+
 from course.toolkit import BatchLosses, max_gap
 
 
@@ -1039,7 +1039,7 @@ print("dtypes of the weights and the optimizer's state under mixed_float16:",
 
 # %% [markdown]
 # On a GPU with Tensor Cores the float16 products are also faster and the activations half the
-# size; on a CPU float16 is emulated, so the comparison runs only where TensorFlow sees a GPU.
+# size; on a CPU float16 is emulated, so the comparison runs only where Keras's backend sees a GPU.
 
 # %%
 mp.compare_on_gpu(

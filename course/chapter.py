@@ -19,6 +19,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -78,22 +79,37 @@ class ChapterRun:
         probe = probe or _PROBES.get(kind)
         if probe is None:
             raise ValueError(f"pick({name!r}) needs a probe: a {kind} has no default one")
+        failed = ""
         if component is not None:
             try:
                 probe(component)
                 return component
             except NotImplementedError:
                 pass
+            except Exception as exc:  # noqa: BLE001 - judged below
+                # written and tested on TensorFlow, a component may use what another backend
+                # cannot trace (a variable inside keras.ops.cond on JAX): there the chapter goes
+                # on with the stand-in and says why; on TensorFlow an error is the learner's
+                import keras
+
+                if keras.backend.backend() == "tensorflow":
+                    raise
+                # Keras wraps a layer's error: its first line says only where it happened
+                lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+                         for line in str(exc).splitlines()]
+                cause = next((line for line in lines if line and not line.startswith(
+                    "Exception encountered")), type(exc).__name__)
+                failed = f"does not run on Keras's {keras.backend.backend()} backend ({cause[:200]})"
         stand_in = getattr(getattr(references, self.stem)(), name, None) or fallback
         where = self.component_source or "any exercise file"
+        why = f"{name} from {where} {failed}" if failed else f"{name} is not implemented in {where}"
         if stand_in is None:
-            print(f"note: {name} is not implemented in {where} and has no stand-in: the parts "
-                  "that need it are skipped")
+            print(f"note: {why} and has no stand-in: the parts that need it are skipped")
         else:
             origin = ("Keras's" if stand_in.__module__.startswith(("keras", "tensorflow"))
                       else "the course's")
-            print(f"note: {name} is not implemented in {where}; {origin} stand-in "
-                  f"{stand_in.__qualname__.rsplit('.', 1)[-1]} is used below")
+            print(f"note: {why}; {origin} stand-in {stand_in.__qualname__.rsplit('.', 1)[-1]} "
+                  "is used below")
         return stand_in
 
     def claim(self, claim_id: str, measured: str, holds: bool | None, *, effect: str = "",
@@ -139,8 +155,8 @@ class ChapterRun:
         now = time.time()
         record = {"chapter": self.number, "stem": self.stem,
                   "mode": "quick" if self.quick else "full", "dataset": self.dataset or "default",
-                  "component": self.component_source, "device": _device(),
-                  "versions": _versions(), "started": _iso(self.started),
+                  "component": self.component_source, "backend": _backend(),
+                  "device": _device(), "versions": _versions(), "started": _iso(self.started),
                   "seconds": round(now - self.started, 1), "complete": complete,
                   "finished": _iso(now) if complete else None,
                   "finished_at": now if complete else None, "code": _code_hash(self.stem),
@@ -169,14 +185,27 @@ def _iso(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
+def _backend() -> str:
+    """The Keras backend this process runs on (chosen once, at Keras's import)."""
+    import keras
+
+    return keras.backend.backend()
+
+
 @functools.lru_cache(maxsize=None)  # the same for the whole run
 def _versions() -> dict:
+    """Python, the course, Keras, the backend that ran (its package: a JAX or PyTorch run
+    names jax or torch beside tensorflow, which serves the data sets everywhere) and NumPy."""
     import platform
     from importlib import metadata
 
+    from course.backends import PACKAGES
+
     found = {"python": platform.python_version()}
-    for label, name in (("course", "keras-optimization-course"), ("keras", "keras"),
-                        ("tensorflow", "tensorflow"), ("numpy", "numpy")):
+    backend = PACKAGES.get(_backend(), _backend())
+    for label, name in dict.fromkeys((("course", "keras-optimization-course"), ("keras", "keras"),
+                                      ("tensorflow", "tensorflow"), (backend, backend),
+                                      ("numpy", "numpy"))):
         try:
             found[label] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -186,16 +215,14 @@ def _versions() -> dict:
 
 @functools.lru_cache(maxsize=None)  # the same for the whole run
 def _device() -> str:
-    """The accelerator the run used, or the CPU's name and core count."""
+    """The accelerator the run used, as its backend sees it, or the CPU's name and core count."""
     import platform
 
-    try:
-        import tensorflow as tf
+    from course.backends import accelerators
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                     for g in gpus]
+    try:
+        names = accelerators()
+        if names:
             return ", ".join(names)
     except Exception:  # noqa: BLE001 - the record says what it can
         pass
@@ -282,8 +309,9 @@ def setup(number: int, title: str, argv: list[str] | None = None, description: s
     atexit.register(run.finish)  # the script's (or the notebook kernel's) end: claims complete
     if args.mine and run.component_source != "exercises":
         print(f"note: no exercises/{info.stem}.py found; using the reference solution")
-    print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run, "
-          f"component from {run.component_source or 'nowhere: Keras built-ins only'}, plots in {out})")
+    print(f"Chapter {number}: {title}  ({'quick' if args.quick else 'full'} run on Keras's "
+          f"{_backend()} backend, component from "
+          f"{run.component_source or 'nowhere: Keras built-ins only'}, plots in {out})")
     return run
 
 

@@ -70,7 +70,20 @@ def cmd_list(args) -> int:
 
 # ----------------------------------------------------------------------------------------- run
 
-def _chapter_command(info, *, quick=False, out=None, mine=False, dataset=None) -> tuple[list, dict]:
+def _backend(args) -> str:
+    """The Keras backend asked for (``--backend``, else ``KERAS_BACKEND``, else TensorFlow),
+    checked to be installed: ``BackendError`` otherwise."""
+    from course import backends
+
+    return backends.resolve(getattr(args, "backend", None))
+
+
+def _chapter_command(info, *, quick=False, out=None, mine=False, dataset=None,
+                     backend: str = "tensorflow") -> tuple[list, dict]:
+    """The chapter's command line and its environment: Keras on ``backend`` (it picks its
+    backend once, at import, so the choice is the child process's environment)."""
+    from course import backends
+
     root = Path(__file__).resolve().parents[1]
     command = [sys.executable, "-m", f"chapters.{info.stem}"]
     if quick:
@@ -81,7 +94,7 @@ def _chapter_command(info, *, quick=False, out=None, mine=False, dataset=None) -
         command.append("--mine")
     if dataset:
         command += ["--dataset", dataset]
-    env = dict(os.environ)
+    env = backends.environment(backend)
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return command, env
@@ -94,12 +107,13 @@ def _chapter_script(info) -> Path:
 def cmd_run(args) -> int:
     try:
         info = find_chapter(args.chapter)
+        backend = _backend(args)  # a BackendError is a ValueError
     except ValueError as exc:
         return _fail(str(exc))
     if not _chapter_script(info).is_file():
         return _fail(f"chapter {info.number} ({info.stem}) has no script yet")
     command, env = _chapter_command(info, quick=args.quick, out=args.out, mine=args.mine,
-                                    dataset=args.dataset)
+                                    dataset=args.dataset, backend=backend)
     # Keep the learner's working directory (plots land in ./out by default); the chapter's stderr
     # goes through a filter that drops TensorFlow's start-up banner lines, nothing else.
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
@@ -124,6 +138,7 @@ def cmd_claims(args) -> int:
     root = Path(args.out)
     try:
         chosen = [find_chapter(c) for c in args.chapter] if args.chapter else list(CHAPTERS)
+        backend = _backend(args) if args.run else None
     except ValueError as exc:
         return _fail(str(exc))
     if args.run:
@@ -131,9 +146,13 @@ def cmd_claims(args) -> int:
         for info in chosen:
             run = claims.load_run(claims.claims_file(root, info.stem))
             why = claims.stale_reason(run, _chapter_script(info), quick_ok=args.quick)
+            # a run from before backends were recorded ran on TensorFlow
+            recorded = (run or {}).get("backend", "tensorflow")
+            if not why and recorded != backend:
+                why = f"recorded on the {recorded} backend, not {backend}"
             if why:
                 todo.append((info, why))
-        if todo and _run_chapters(todo, root, args.quick) != 0:
+        if todo and _run_chapters(todo, root, args.quick, backend) != 0:
             return 1
         if not todo:
             console.print("Every chapter's claims are recorded and up to date.")
@@ -166,15 +185,16 @@ def cmd_claims(args) -> int:
     return 0
 
 
-def _run_chapters(todo: list, root: Path, quick: bool) -> int:
-    """Run the chapters in ``todo`` one after the other, each writing its log next to its
-    plots, with a progress bar and the expected time up front."""
+def _run_chapters(todo: list, root: Path, quick: bool, backend: str = "tensorflow") -> int:
+    """Run the chapters in ``todo`` one after the other on Keras's ``backend``, each writing
+    its log next to its plots, with a progress bar and the expected time up front."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from course.claims import expected_minutes
 
     minutes = [expected_minutes(info.number, quick) for info, _ in todo]
-    console.print(f"Running {len(todo)} chapter(s) ({'quick' if quick else 'full'} runs): about "
+    console.print(f"Running {len(todo)} chapter(s) ({'quick' if quick else 'full'} runs on "
+                  f"Keras's {backend} backend): about "
                   f"{sum(minutes):.0f} minute(s) on a 2-core CPU, less on a faster machine.")
     for (info, why), m in zip(todo, minutes):
         console.print(f"  chapter {info.number} ({info.stem}): {why}; about {m:.0f} min")
@@ -185,7 +205,7 @@ def _run_chapters(todo: list, root: Path, quick: bool) -> int:
             progress.update(overall, description=f"chapter {info.number}: {info.title}")
             out = root / info.stem
             out.mkdir(parents=True, exist_ok=True)
-            command, env = _chapter_command(info, quick=quick, out=out)
+            command, env = _chapter_command(info, quick=quick, out=out, backend=backend)
             with open(out / "run.log", "w", encoding="utf-8") as log:
                 code = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
             progress.advance(overall, m)
@@ -498,6 +518,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the plots")
     p.add_argument("--mine", action="store_true", help="use your exercises/ implementation")
     p.add_argument("--dataset", help="a TensorFlow Datasets name instead of the course data")
+    p.add_argument("--backend", help="Keras's backend: tensorflow, jax or torch "
+                   "(default: $KERAS_BACKEND, else tensorflow)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("claims", help="the source documents' claims as the chapters measured "
@@ -508,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="with --run: quick runs (a full run is needed for a final verdict)")
     p.add_argument("--chapter", action="append", help="only this chapter (repeatable)")
+    p.add_argument("--backend", help="with --run: Keras's backend for the chapters, tensorflow, "
+                   "jax or torch (default: $KERAS_BACKEND, else tensorflow)")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     p.set_defaults(func=cmd_claims)

@@ -16,9 +16,58 @@ import numpy as np
 
 
 def gpu_available() -> bool:
-    import tensorflow as tf
+    """Whether the running backend itself sees a GPU (JAX or PyTorch built without CUDA see
+    none even where TensorFlow would)."""
+    from course import backends
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(backends.accelerators())
+
+
+class _PeakMemory:
+    """The running backend's peak GPU memory over a stretch of work, in MiB, or None where the
+    backend has no such measure."""
+
+    def __init__(self):
+        import keras
+
+        self.backend = keras.backend.backend()
+        self.floor = 0
+
+    def start(self) -> None:
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        elif self.backend == "torch":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        elif self.backend == "jax":
+            # XLA's peak cannot be reset: what is in use now is the floor of this stretch, and a
+            # peak that never rose above an earlier stretch's is reported as unknown
+            stats = self._jax_stats()
+            self.floor = stats.get("peak_bytes_in_use", 0)
+
+    @staticmethod
+    def _jax_stats() -> dict:
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return (gpus[0].memory_stats() or {}) if gpus else {}
+
+    def peak(self) -> float | None:
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        if self.backend == "torch":
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 2**20
+        if self.backend == "jax":
+            peak = self._jax_stats().get("peak_bytes_in_use")
+            return peak / 2**20 if peak is not None and peak > self.floor else None
+        return None
 
 
 @contextlib.contextmanager
@@ -100,16 +149,16 @@ def compare_on_gpu(make_model, title: str, data=None, batch_size: int = 1024,
 
     ``make_model(x)`` is called inside each policy with the training inputs and returns a
     compiled model. ``data()`` returns ``(x, y)``; by default 16384 random 1024-feature examples
-    with 10 classes. It is called only when there is a GPU. Where TensorFlow sees none this says
+    with 10 classes. It is called only when there is a GPU. Where the backend sees none this says
     so and returns None: on a CPU float16 is emulated, so there is no speed to compare.
     """
-    if not gpu_available():
-        print("No GPU visible to TensorFlow: the step-time and memory comparison needs one "
-              "(run the chapter on a machine with an NVIDIA GPU to see it).")
-        return None
     import keras
-    import tensorflow as tf
 
+    backend = keras.backend.backend()
+    if not gpu_available():
+        print(f"No GPU visible to Keras's {backend} backend: the step-time and memory comparison "
+              "needs one (run the chapter on a machine with an NVIDIA GPU to see it).")
+        return None
     if data is None:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(16384, 1024)).astype("float32")
@@ -117,17 +166,23 @@ def compare_on_gpu(make_model, title: str, data=None, batch_size: int = 1024,
     else:
         x, y = data()
     rows, measured = [], {}
-    for name in ("float32", "mixed_float16"):
-        tf.config.experimental.reset_memory_stats("GPU:0")
+    memory = _PeakMemory()
+    # mixed_float16 first: its peak should be the lower one, and on JAX, whose peak cannot be
+    # reset, only a peak above the earlier stretch's can be read
+    for name in ("mixed_float16", "float32"):
+        memory.start()
         with policy(name):
             keras.utils.set_random_seed(0)
             model = make_model(x)
         seconds = time_fit(model, x, y, batch_size=batch_size, epochs=epochs)
-        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        peak = memory.peak()
         measured[name] = (seconds, peak)
         rows.append({"policy": name, "ms per step": f"{1000 * seconds:.2f}",
-                     "peak GPU memory (MiB)": f"{peak:.0f}"})
+                     "peak GPU memory (MiB)": "not measured" if peak is None else f"{peak:.0f}"})
+    rows.reverse()
     print_table(rows, title=title)
     (t32, m32), (t16, m16) = measured["float32"], measured["mixed_float16"]
-    print(f"mixed_float16: {t32 / t16:.2f}x the speed and {m16 / m32:.2f}x the memory of float32")
+    ratio = (f"{m16 / m32:.2f}x the memory" if m16 is not None and m32 is not None
+             else f"memory not measured (no peak to read on the {backend} backend)")
+    print(f"mixed_float16: {t32 / t16:.2f}x the speed and {ratio} of float32")
     return rows

@@ -9,6 +9,7 @@ not implemented) is ``ChapterRun.pick`` in ``course.chapter``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -124,6 +125,12 @@ def dense_model(data: Dataset, hidden: Sequence[int] = (64,), activation: str = 
     return keras.Sequential(layers)
 
 
+def steps_per_call(steps: int) -> int:
+    """``steps_per_execution`` for ``compile()``: ``steps`` updates in one call where the backend
+    can (TensorFlow, JAX), one where it cannot (PyTorch's trainer rejects more)."""
+    return 1 if keras.backend.backend() == "torch" else steps
+
+
 def loss_for(data: Dataset) -> str:
     return "sparse_categorical_crossentropy" if data.classification else "mse"
 
@@ -231,6 +238,305 @@ def side_by_side(ours, keras_built_in, start: Sequence[np.ndarray], gradient: Ca
     the largest gap between their variables over the whole run."""
     paths = optimizer_paths({"ours": ours, "keras": keras_built_in}, start, gradient, steps)
     return max_gap(paths["ours"], paths["keras"])
+
+
+# ------------------------------------------------------------------------------------ backends
+# Keras's fit, evaluate and optimizers run on every backend; what does not is a chapter's own
+# look inside training (a gradient outside fit, thousands of optimizer steps, a training step it
+# times itself). Each backend has its own way to differentiate and to compile, so these helpers
+# hold the three ways once and the chapters say only what they compute.
+
+def value_and_gradients(loss_fn: Callable, variables: Sequence) -> tuple[float, list[np.ndarray]]:
+    """``loss_fn()`` (a scalar computed from Keras variables) and its gradients with respect to
+    ``variables`` (``keras.Variable``s, trainable or not), as a float and NumPy arrays.
+
+    Whatever ``loss_fn`` assigns to a variable (a BatchNormalization's moving statistics, a
+    dropout seed) is kept, as in eager TensorFlow: on JAX the call runs stateless and the
+    assignments are written back afterwards."""
+    variables = list(variables)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch([v.value for v in variables])
+            loss = loss_fn()
+        grads = tape.gradient(loss, [v.value for v in variables])
+    elif backend == "jax":
+        import jax
+
+        assigned = {}
+
+        class Recording(keras.StatelessScope):
+            def add_update(self, update):
+                super().add_update(update)
+                assigned[id(update[0])] = update[0]
+
+        def pure(values):
+            with Recording(state_mapping=list(zip(variables, values))) as scope:
+                value = loss_fn()
+            changed = list(assigned.values())
+            return value, (changed, [scope.get_current_value(v) for v in changed])
+
+        (loss, (changed, values)), grads = jax.value_and_grad(pure, has_aux=True)(
+            [v.value for v in variables])
+        for variable, value in zip(changed, values):
+            variable.assign(value)
+    elif backend == "torch":
+        import torch
+
+        # a non-trainable variable is a tensor without requires_grad until asked for
+        tensors = [v.value for v in variables]
+        wanted = [t.requires_grad for t in tensors]
+        for t in tensors:
+            t.requires_grad_(True)
+        try:
+            loss = loss_fn()
+            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        finally:
+            for t, flag in zip(tensors, wanted):
+                t.requires_grad_(flag)
+        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+    else:
+        raise NotImplementedError(f"no gradients for the {backend} backend")
+    return (float(keras.ops.convert_to_numpy(loss)),
+            [keras.ops.convert_to_numpy(g) for g in grads])
+
+
+def repeated_updates(optimizer, variables: Sequence, gradients: Callable, steps: int,
+                     record: bool = False) -> list[np.ndarray] | None:
+    """``steps`` updates of ``variables`` by ``optimizer``, the gradients being
+    ``gradients(values)`` (a list of tensors from the variables' current values, in
+    ``keras.ops``), compiled into one loop: thousands of steps of a tiny problem cost well under
+    a second, where as many Python calls would cost seconds. With ``record``, each variable's
+    value after every step (arrays of shape ``(steps, *shape)``)."""
+    variables = list(variables)
+    optimizer.build(variables)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def run():
+            paths = [tf.TensorArray(v.dtype, size=steps) for v in variables]
+            for t in tf.range(steps):
+                values = [v.value for v in variables]
+                optimizer.apply_gradients(zip(gradients(values), variables))
+                if record:  # a Python flag: decided once, when TensorFlow traces the function
+                    paths = [p.write(t, v.value) for p, v in zip(paths, variables)]
+            return [p.stack() for p in paths] if record else []
+
+        paths = run()
+    elif backend == "jax":
+        import jax
+
+        def step(state, _):
+            values, slots = state
+            values, slots = optimizer.stateless_apply(slots, gradients(values), values)
+            return (values, slots), (values if record else None)
+
+        (values, slots), paths = jax.lax.scan(
+            step, ([v.value for v in variables], [v.value for v in optimizer.variables]),
+            length=steps)
+        for variable, value in zip([*variables, *optimizer.variables], [*values, *slots]):
+            variable.assign(value)
+    else:  # eager: one Python call per step
+        paths = [[] for _ in variables]
+        for _ in range(steps):
+            optimizer.apply_gradients(zip(gradients([v.value for v in variables]), variables))
+            if record:
+                for path, variable in zip(paths, variables):
+                    path.append(keras.ops.convert_to_numpy(variable.value).copy())
+        paths = [np.stack(p) for p in paths] if record else None
+    return [keras.ops.convert_to_numpy(p) for p in paths] if record else None
+
+
+@functools.lru_cache(maxsize=None)  # one filter is enough
+def _quiet_retracing() -> None:
+    """Drop TensorFlow's "frequent retracing" notice and nothing else: every CompiledTraining
+    compiles its own functions, once, on purpose (they close over its model and optimizer), but
+    TensorFlow counts those first traces across instances, because they share their source code,
+    and then warns about "excessive retracing" that is not there."""
+    import logging
+
+    import tensorflow as tf
+
+    class SkipRetracingNotice(logging.Filter):
+        def filter(self, record):
+            return "triggered tf.function retracing" not in record.getMessage()
+
+    tf.get_logger().addFilter(SkipRetracingNotice())
+
+
+class CompiledTraining:
+    """A model trained by hand with a compiled step: for a chapter that times single updates,
+    loops over its own batches, or reads the whole training set's loss after every step, where
+    ``model.fit``'s per-batch Python call would cost more than the batch.
+
+    ``loss(y, predictions)`` is the batch's scalar loss. On TensorFlow the step and the epoch are
+    ``tf.function``s (an epoch is one call, its loop inside the graph); on JAX they are
+    ``jax.jit``-compiled stateless functions (an epoch a ``fori_loop``) whose results are written
+    back to the Keras variables; on PyTorch they run eagerly."""
+
+    def __init__(self, model, optimizer, loss: Callable):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.backend = keras.backend.backend()
+        if self.backend == "tensorflow":
+            _quiet_retracing()
+        # the optimizer's slots made now: made during the first call instead, they would force
+        # TensorFlow to trace the step a second time (and JAX needs them as inputs)
+        optimizer.build(model.trainable_variables)
+        self._step = self._epoch = self._indexed = None
+
+    # ---- the update itself, per backend
+
+    def _eager_update(self, x, y):
+        """One update where Keras variables can be assigned (TensorFlow, PyTorch)."""
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            with tf.GradientTape() as tape:
+                value = self.loss(y, self.model(x, training=True))
+            grads = tape.gradient(value, self.model.trainable_variables)
+        else:
+            import torch
+
+            value = self.loss(y, self.model(x, training=True))
+            grads = torch.autograd.grad(value, [v.value for v in self.model.trainable_variables])
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return value
+
+    def _state(self):
+        return ([v.value for v in self.model.trainable_variables],
+                [v.value for v in self.model.non_trainable_variables],
+                [v.value for v in self.optimizer.variables])
+
+    def _write_back(self, state) -> None:
+        for variables, values in zip((self.model.trainable_variables,
+                                      self.model.non_trainable_variables,
+                                      self.optimizer.variables), state):
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+
+    def _stateless_update(self, state, x, y):
+        """One update as a pure function of the variables' values (JAX)."""
+        import jax
+
+        trainable, non_trainable, slots = state
+
+        def loss_of(trainable):
+            predictions, updated = self.model.stateless_call(trainable, non_trainable, x,
+                                                             training=True)
+            return self.loss(y, predictions), updated
+
+        (_, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+        trainable, slots = self.optimizer.stateless_apply(slots, grads, trainable)
+        return trainable, non_trainable, slots
+
+    def _stateless_loss(self, state, x, y):
+        predictions, _ = self.model.stateless_call(state[0], state[1], x, training=False)
+        return self.loss(y, predictions)
+
+    # ---- what the chapters call
+
+    def step(self, x, y) -> None:
+        """One update on the batch ``x``, ``y`` (compiled once for every batch size)."""
+        if self.backend == "jax":
+            if self._step is None:
+                import jax
+
+                self._step = jax.jit(self._stateless_update)
+            self._write_back(self._step(self._state(), np.asarray(x), np.asarray(y)))
+        elif self.backend == "tensorflow":
+            if self._step is None:
+                import tensorflow as tf
+
+                # one signature for every batch size: a single compiled step
+                spec = [tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in (x, y)]
+                self._step = tf.function(self._eager_update, input_signature=spec)
+            self._step(x, y)
+        else:
+            self._eager_update(keras.ops.convert_to_tensor(np.asarray(x)),
+                               keras.ops.convert_to_tensor(np.asarray(y)))
+
+    def epoch(self, batches) -> None:
+        """One update per batch of ``batches`` (a ``tf.data.Dataset`` of ``(x, y)``); on
+        TensorFlow the loop over the pipeline runs inside the graph."""
+        if self.backend == "tensorflow":
+            if self._epoch is None:
+                import tensorflow as tf
+
+                @tf.function
+                def run(dataset):
+                    for x, y in dataset:
+                        self._eager_update(x, y)
+
+                self._epoch = run
+            self._epoch(batches)
+        else:
+            for x, y in batches.as_numpy_iterator():
+                self.step(x, y)
+
+    def indexed_epoch(self, x, y, order, batch_size: int, whole_set_loss: bool = False) -> np.ndarray:
+        """One epoch in batches of ``batch_size`` taken from ``x``, ``y`` in the index ``order``
+        (the last batch holds what is left), as one compiled call. With ``whole_set_loss``, the
+        loss on all of ``x``, ``y`` after every step (else an empty array)."""
+        n = len(order)
+        steps = -(-n // batch_size)
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            if self._indexed is None:
+                xs, ys = tf.constant(x), tf.constant(y)
+
+                @tf.function
+                def run(order):
+                    after_each_step = tf.TensorArray(tf.float32, size=steps)
+                    for step in tf.range(steps):
+                        batch = order[step * batch_size:(step + 1) * batch_size]
+                        self._eager_update(tf.gather(xs, batch), tf.gather(ys, batch))
+                        if whole_set_loss:  # a Python flag: decided once, at tracing
+                            value = self.loss(ys, self.model(xs, training=False))
+                            after_each_step = after_each_step.write(step, value)
+                    return after_each_step.stack() if whole_set_loss else tf.zeros([0])
+
+                self._indexed = run
+            return self._indexed(tf.constant(order, dtype=tf.int32)).numpy()
+        if self.backend == "jax":
+            import jax
+            import jax.numpy as jnp
+
+            if self._indexed is None:
+                full, rest = divmod(n, batch_size)
+
+                def update(state, losses, step, batch, xs, ys):
+                    state = self._stateless_update(state, xs[batch], ys[batch])
+                    if whole_set_loss:
+                        losses = losses.at[step].set(self._stateless_loss(state, xs, ys))
+                    return state, losses
+
+                def run(state, order, xs, ys):
+                    def body(step, carry):
+                        batch = jax.lax.dynamic_slice(order, (step * batch_size,), (batch_size,))
+                        return update(*carry, step, batch, xs, ys)
+
+                    carry = jax.lax.fori_loop(0, full, body, (state, jnp.zeros(steps)))
+                    if rest:  # the partial last batch: a shape of its own, outside the loop
+                        carry = update(*carry, full, order[full * batch_size:], xs, ys)
+                    return carry
+
+                self._indexed = jax.jit(run)
+            state, losses = self._indexed(self._state(), np.asarray(order, "int32"), x, y)
+            self._write_back(state)
+            return np.asarray(losses) if whole_set_loss else np.zeros(0)
+        losses = []
+        for start in range(0, n, batch_size):
+            batch = order[start:start + batch_size]
+            self.step(x[batch], y[batch])
+            if whole_set_loss:
+                losses.append(float(keras.ops.convert_to_numpy(
+                    self.loss(y, self.model(x, training=False)))))
+        return np.asarray(losses, "float32")
 
 
 # ------------------------------------------------------------------------------------ tables
