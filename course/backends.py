@@ -166,57 +166,73 @@ def probe(backend: str, timeout: float = 180.0) -> dict:
     return json.loads(lines[-1])
 
 
-def value_and_gradients(fn, variables, tensors=(), state=()):
+def value_and_gradients(fn, variables, tensors=()):
     """The loss ``fn(*tensors)`` and its gradients with respect to ``variables`` (Keras
-    Variables that ``fn`` reads) and to ``tensors`` (arrays passed in), on whatever backend Keras
-    runs: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` on JAX (the variables'
-    values passed in through a ``keras.StatelessScope``), ``torch.autograd.grad`` on PyTorch.
+    Variables that ``fn`` reads, trainable or not) and to ``tensors`` (arrays passed in), on
+    whatever backend Keras runs: a ``tf.GradientTape`` on TensorFlow, ``jax.value_and_grad`` on
+    JAX (the variables' values passed in through a ``keras.StatelessScope``),
+    ``torch.autograd.grad`` on PyTorch.
 
-    ``state``: other variables ``fn`` may assign (a batch-normalization layer's moving
-    statistics): on JAX their new values come out of the pure function and are assigned after,
-    so every backend leaves them as TensorFlow's eager run would.
+    Whatever ``fn`` assigns to a variable (a batch-normalization layer's moving statistics) is
+    kept, as in eager TensorFlow: on JAX the call runs stateless and the assignments are
+    written back afterwards.
 
-    Returns ``(loss, [gradient per variable], [gradient per tensor])``.
+    Returns ``(loss, [gradient per variable], [gradient per tensor])``, as the backend's tensors.
     """
     import keras
 
     backend = keras.backend.backend()
-    variables, state = list(variables), list(state)
+    variables = list(variables)
     if backend == "tensorflow":
         import tensorflow as tf
 
         tensors = [tf.convert_to_tensor(t) for t in tensors]
+        watched = [v.value for v in variables] + tensors
         with tf.GradientTape() as tape:
-            tape.watch(tensors)
+            tape.watch(watched)
             loss = fn(*tensors)
-        grads = tape.gradient(loss, variables + tensors)
-        return loss, grads[:len(variables)], grads[len(variables):]
-    if backend == "jax":
+        grads = tape.gradient(loss, watched)
+    elif backend == "jax":
         import jax
 
-        def pure(values, inputs):
-            mapping = list(zip(variables, values)) + [(s, s.value) for s in state]
-            with keras.StatelessScope(state_mapping=mapping) as scope:
-                loss = fn(*inputs)
-            return loss, [scope.get_current_value(s) for s in state]
+        assigned = {}
 
-        (loss, new_state), (var_grads, tensor_grads) = jax.value_and_grad(
-            pure, argnums=(0, 1), has_aux=True)([v.value for v in variables],
-                                                [keras.ops.convert_to_tensor(t) for t in tensors])
-        for s, value in zip(state, new_state):
-            s.assign(value)
-        return loss, list(var_grads), list(tensor_grads)
-    if backend == "torch":
+        class Recording(keras.StatelessScope):
+            def add_update(self, update):
+                super().add_update(update)
+                assigned[id(update[0])] = update[0]
+
+        def pure(values, inputs):
+            with Recording(state_mapping=list(zip(variables, values))) as scope:
+                loss = fn(*inputs)
+            changed = list(assigned.values())
+            return loss, (changed, [scope.get_current_value(v) for v in changed])
+
+        (loss, (changed, values)), (var_grads, tensor_grads) = jax.value_and_grad(
+            pure, argnums=(0, 1), has_aux=True)(
+                [v.value for v in variables], [keras.ops.convert_to_tensor(t) for t in tensors])
+        for variable, value in zip(changed, values):
+            variable.assign(value)
+        grads = list(var_grads) + list(tensor_grads)
+    elif backend == "torch":
         import torch
 
         tensors = [keras.ops.convert_to_tensor(t).detach().requires_grad_(True) for t in tensors]
-        loss = fn(*tensors)
-        grads = torch.autograd.grad(loss, [v.value for v in variables] + tensors,
-                                    allow_unused=True)
-        grads = [torch.zeros_like(x) if g is None else g
-                 for g, x in zip(grads, [v.value for v in variables] + tensors)]
-        return loss, grads[:len(variables)], grads[len(variables):]
-    raise BackendError(f"no gradients for the {backend} backend")
+        # a non-trainable variable is a tensor without requires_grad until asked for
+        values = [v.value for v in variables]
+        wanted = [t.requires_grad for t in values]
+        for t in values:
+            t.requires_grad_(True)
+        try:
+            loss = fn(*tensors)
+            grads = torch.autograd.grad(loss, values + tensors, allow_unused=True)
+        finally:
+            for t, flag in zip(values, wanted):
+                t.requires_grad_(flag)
+        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, values + tensors)]
+    else:
+        raise BackendError(f"no gradients for the {backend} backend")
+    return loss, list(grads[:len(variables)]), list(grads[len(variables):])
 
 
 def to_numpy(x, *args, **kwargs):

@@ -248,59 +248,12 @@ def side_by_side(ours, keras_built_in, start: Sequence[np.ndarray], gradient: Ca
 
 def value_and_gradients(loss_fn: Callable, variables: Sequence) -> tuple[float, list[np.ndarray]]:
     """``loss_fn()`` (a scalar computed from Keras variables) and its gradients with respect to
-    ``variables`` (``keras.Variable``s, trainable or not), as a float and NumPy arrays.
+    ``variables`` (``keras.Variable``s, trainable or not), as a float and NumPy arrays, on any
+    backend (``course.backends.value_and_gradients``; assignments ``loss_fn`` makes are kept)."""
+    from course.backends import value_and_gradients as on_backend
 
-    Whatever ``loss_fn`` assigns to a variable (a BatchNormalization's moving statistics, a
-    dropout seed) is kept, as in eager TensorFlow: on JAX the call runs stateless and the
-    assignments are written back afterwards."""
-    variables = list(variables)
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch([v.value for v in variables])
-            loss = loss_fn()
-        grads = tape.gradient(loss, [v.value for v in variables])
-    elif backend == "jax":
-        import jax
-
-        assigned = {}
-
-        class Recording(keras.StatelessScope):
-            def add_update(self, update):
-                super().add_update(update)
-                assigned[id(update[0])] = update[0]
-
-        def pure(values):
-            with Recording(state_mapping=list(zip(variables, values))) as scope:
-                value = loss_fn()
-            changed = list(assigned.values())
-            return value, (changed, [scope.get_current_value(v) for v in changed])
-
-        (loss, (changed, values)), grads = jax.value_and_grad(pure, has_aux=True)(
-            [v.value for v in variables])
-        for variable, value in zip(changed, values):
-            variable.assign(value)
-    elif backend == "torch":
-        import torch
-
-        # a non-trainable variable is a tensor without requires_grad until asked for
-        tensors = [v.value for v in variables]
-        wanted = [t.requires_grad for t in tensors]
-        for t in tensors:
-            t.requires_grad_(True)
-        try:
-            loss = loss_fn()
-            grads = torch.autograd.grad(loss, tensors, allow_unused=True)
-        finally:
-            for t, flag in zip(tensors, wanted):
-                t.requires_grad_(flag)
-        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
-    else:
-        raise NotImplementedError(f"no gradients for the {backend} backend")
-    return (float(keras.ops.convert_to_numpy(loss)),
-            [keras.ops.convert_to_numpy(g) for g in grads])
+    loss, grads, _ = on_backend(loss_fn, variables)
+    return float(keras.ops.convert_to_numpy(loss)), [keras.ops.convert_to_numpy(g) for g in grads]
 
 
 def repeated_updates(optimizer, variables: Sequence, gradients: Callable, steps: int,

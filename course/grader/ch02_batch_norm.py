@@ -243,7 +243,7 @@ def run_gradients(impl, inputs, ctx):
         # keras.ops, not `*`: a PyTorch tensor times a NumPy array goes through NumPy
         lambda x: keras.ops.sum(keras.ops.multiply(layer(x, training=True),
                                                    inputs["loss_weights"])),
-        [layer.gamma, layer.beta], [inputs["batches"][0]], state=layer.non_trainable_variables)
+        [layer.gamma, layer.beta], [inputs["batches"][0]])
     return {"d_input": keras.ops.convert_to_numpy(d_input),
             "d_gamma": keras.ops.convert_to_numpy(d_gamma),
             "d_beta": keras.ops.convert_to_numpy(d_beta)}
