@@ -440,4 +440,5 @@ EXERCISE = Exercise(
     checks=MINI_BATCH_CHECKS + tuple(optimizer_checks(SGD_SPEC)),
     reference="course.references.ch03_mini_batch",
     forbidden=KERAS_OPTIMIZERS,
+    tensorflow_by_design=("mini_batches",),  # a tf.data pipeline: input on every backend
 )

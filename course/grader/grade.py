@@ -448,8 +448,10 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
         entry["checks"].append(_check_entry(check, max_score, verdict, status=None,
                                             seconds=outcome.seconds))
     if backend != "tensorflow":
-        _tensorflow_only(entry["checks"], static.tensorflow_calls(text, exercise.exports),
-                         exercise.exports, backend)
+        calls = static.tensorflow_calls(text, exercise.exports)
+        for name in exercise.tensorflow_by_design:
+            calls.pop(name, None)
+        _tensorflow_only(entry["checks"], calls, exercise.exports, backend)
     entry["mistakes"] = mistake_summary(entry["checks"], exercise.exports)
     if any(c["feedback"] == runner.BUDGET_SPENT for c in entry["checks"]):
         entry["status"] = ExerciseStatus.TIMEOUT

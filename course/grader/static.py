@@ -234,8 +234,8 @@ def keras_ops_for(tf_call: str) -> str:
 
 def tensorflow_calls(text: str, exports: tuple[str, ...]) -> dict[str, list[tuple[int, str]]]:
     """The TensorFlow functions each exported name calls directly: ``{name: [(line,
-    "tf.math.sqrt"), ...]}``. A call inside a module-level helper counts for every exported
-    name whose code mentions the helper. ``tf.data`` is not counted: a tf.data pipeline is
+    "tf.math.sqrt"), ...]}``. A call inside a module-level helper or a base class counts for
+    every exported name whose code reaches it (mentions it, or mentions what mentions it). ``tf.data`` is not counted: a tf.data pipeline is
     input that Keras accepts on every backend (and chapter 3's exercise is one)."""
     try:
         tree = ast.parse(text)
@@ -260,16 +260,19 @@ def tensorflow_calls(text: str, exports: tuple[str, ...]) -> dict[str, list[tupl
 
     tops = {node.name: node for node in tree.body
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    helpers = {name: calls_in(node) for name, node in tops.items() if name not in exports}
+    own = {name: calls_in(node) for name, node in tops.items()}
+    mentions = {name: {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)} & set(tops)
+                for name, node in tops.items()}
     result: dict[str, list[tuple[int, str]]] = {}
     for name in exports:
-        node = tops.get(name)
-        if node is None:
+        if name not in tops:
             continue
-        found = calls_in(node)
-        mentioned = {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name)}
-        for helper in sorted(mentioned & set(helpers)):
-            found += helpers[helper]
+        reached, todo = {name}, [name]
+        while todo:  # the helpers and base classes it uses, and theirs
+            for other in mentions[todo.pop()] - reached:
+                reached.add(other)
+                todo.append(other)
+        found = sorted({call for other in reached for call in own[other]})
         if found:
-            result[name] = sorted(set(found))
+            result[name] = found
     return result
