@@ -30,17 +30,17 @@ STOP = '''            if self.stop_on_nan:
 '''
 OVERFIT = "if epoch - best_epoch >= self.overfit_patience and train < best_train:"
 MEAN = "mean = [(g + a) / self.steps for g, a in zip(grads, accumulators)]"
-CLIP = '''            if self.global_clipnorm is not None:
-                norm = ops.sqrt(sum(ops.sum(ops.square(m)) for m in mean))
-                mean = [m * (self.global_clipnorm / ops.maximum(norm, self.global_clipnorm))
-                        for m in mean]
+CLIP = '''        if self.global_clipnorm is not None:
+            norm = ops.sqrt(sum(ops.sum(ops.square(m)) for m in mean))
+            mean = [m * (self.global_clipnorm / ops.maximum(norm, self.global_clipnorm))
+                    for m in mean]
 '''
-RESET = '''            for a in accumulators:
-                a.assign(ops.zeros_like(a))
-'''
-APPLY = '''            with self._rate_of(micro_batch):
-                self.optimizer.apply(mean, variables)'''
-COND = "ops.cond(ops.equal((micro_batch + 1) % self.steps, 0), update, accumulate)"
+RESET = "a.assign(ops.where(is_update, ops.zeros(a.shape, a.dtype), a + g))"
+APPLY = '''        with self._rate_of(micro_batch):
+            self.optimizer.apply(mean, variables)'''
+IS_UPDATE = "is_update = ops.equal((micro_batch + 1) % self.steps, 0)"
+KEEP = '''        for v, before in zip(kept, old):
+            v.assign(ops.where(is_update, v.value, before))'''
 ITERATIONS = "        return self.optimizer.iterations\n"
 FLOORED = "start = abs(self._window_means[0]) if self._window_means else 0.0"
 
@@ -48,8 +48,9 @@ FLOORED = "start = abs(self._window_means[0]) if self._window_means else 0.0"
 SUBMISSIONS = {
     "A": (((UNDO, "loss = mean"),), ((MEAN, "mean = [g + a for g, a in zip(grads, accumulators)]"),)),
     "B": (((UNDO, "loss = (len(self.losses) + 1) * mean - len(self.losses) * self._previous_mean"),),
-          ((COND, "self.optimizer.apply(grads, variables)"),)),
-    "C": (((STEP, "step = batch"),), ((RESET, ""),)),
+          ((MEAN, "mean = list(grads)"), (CLIP, ""),
+           (IS_UPDATE, "is_update = ops.equal(micro_batch, micro_batch)"))),
+    "C": (((STEP, "step = batch"),), ((RESET, "a.assign(ops.where(is_update, a.value, a + g))"),)),
     "D": (((MEDIAN, "median = float(np.mean(recent))"),),
           ((CLIP, ""), ("        micro_batch = super().iterations\n",
                         "        micro_batch = super().iterations\n"
@@ -60,15 +61,16 @@ SUBMISSIONS = {
     "E": (((MEDIAN, "median = float(np.median(self._finite))"),),
           ((CLIP, ""),)),
     "F": (((SPACING, "spike_allowed = True"),),
-          ((APPLY, "            self.optimizer.iterations.assign(micro_batch)\n"
-                   "            self.optimizer.apply(mean, variables)"),)),
+          ((APPLY, "        self.optimizer.iterations.assign(micro_batch)\n"
+                   "        self.optimizer.apply(mean, variables)"),)),
     "G": (((WINDOWS, "if len(self._finite) >= w:"),),
-          ((APPLY, "            self.optimizer.apply(mean, variables)"),)),
+          ((APPLY, "        self.optimizer.apply(mean, variables)"),)),
     "H": (((NOISY, NOISY[:-1] + ", once=False)"), (FLAT, FLAT[:-1] + ", once=False)")),
           ((ITERATIONS, "        return super().iterations\n"),)),
     "I": (((NAN, NAN.replace("diverged\")", "diverged\", once=False)")),),
-          ((COND, "if (micro_batch + 1) % self.steps == 0:\n            update()\n"
-                  "        else:\n            accumulate()"),)),
+          ((KEEP, "        if not is_update:\n"
+                  "            for v, before in zip(kept, old):\n"
+                  "                v.assign(before)"),)),
     "J": (((NAN, NAN.rsplit("\n", 1)[0]),), ()),
     "K": (((STOP, ""),), ()),
     "L": (((OVERFIT, "if epoch - best_epoch >= 1 and train < best_train:"),), ()),
@@ -118,7 +120,7 @@ MISTAKES = (
     ("iterations counting micro-batches", "H", 1, ("accumulategradients.counting",),
      "number of updates"),
     ("a Python if on the step tensor", "I", 1,
-     ("accumulategradients.fit", "accumulategradients.jit_compile"), "ops.cond"),
+     ("accumulategradients.fit", "accumulategradients.jit_compile"), "ops.where"),
 )
 
 DELEGATE = '''        super().__init__(learning_rate=0.0, **kwargs)
@@ -134,12 +136,12 @@ VARIANTS = (
     # reading of the source (seen when the inner optimizer applies an update)
     from_solution(STEM, "Keras's accumulation on the inner optimizer",
                   ((DELEGATE, DELEGATE + "\n        optimizer.gradient_accumulation_steps = steps"),
-                   (COND, "self.optimizer.apply(grads, variables)")),
+                   (IS_UPDATE, "is_update = ops.equal(micro_batch, micro_batch)")),
                   kind=Kind.DELEGATION, checks=("accumulategradients.sgd",)),
     from_solution(STEM, "Keras's accumulation, hidden",
                   ((DELEGATE, DELEGATE + "\n        setattr(optimizer, 'gradient_' + "
                                          "'accumulation_steps', steps)"),
-                   (COND, "self.optimizer.apply(grads, variables)")),
+                   (IS_UPDATE, "is_update = ops.equal(micro_batch, micro_batch)")),
                   kind=Kind.DELEGATION,
                   checks=("losscurvedoctor.spike", "accumulategradients.sgd")),
     from_solution(STEM, "wrapper subclassing Adam",

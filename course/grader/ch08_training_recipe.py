@@ -706,8 +706,9 @@ WRAPPER_MISTAKES = {
             "times larger, whose loss is a mean over its examples."),
     "every_micro_batch": ("an update on every micro-batch",
                           "only every steps-th call updates the weights: on the others, add the "
-                          "gradients to the accumulators and return (ops.cond on "
-                          "(k + 1) % steps == 0)."),
+                          "gradients to the accumulators and leave the weights as they were "
+                          "(keep the new values only where (k + 1) % steps == 0, with "
+                          "ops.where)."),
     "no_reset": ("accumulators never reset",
                  "after an update, set every accumulator back to zero: the next update must "
                  "average only its own `steps` micro-batches."),
@@ -738,7 +739,9 @@ WRAPPER_MISTAKES = {
 PYTHON_IF = Mistake(
     "a Python `if` on the step tensor",
     "inside model.fit the step counter is a symbolic tensor and `if` on it raises: compute "
-    "both branches as functions and choose with ops.cond(is_update, update, accumulate).",
+    "the update's new values at every call and keep them only on an update step, "
+    "v.assign(ops.where(is_update, new, old)) (an ops.cond whose branches assign variables "
+    "works on TensorFlow but not on JAX).",
     error=r"(OperatorNotAllowedInGraph|Python bool|symbolic tensor)", id="python_if_on_step")
 
 
