@@ -51,8 +51,12 @@ function verdict(r) {
   const step = r.points.findIndex(near);
   if (step >= 0) return "Reaches the minimum (within 2% in each weight) at step " + step + " of " + q.steps + ".";
   const pct = (v) => fmt(Math.round(100 * v)) + "%";
-  return "Misses the minimum: bounces across the valley, then crawls along it; after " + q.steps +
-    " steps w1 has gone " + pct(r.progress[0]) + " of the way, w2 " + pct(r.progress[1]) + ".";
+  // the why, where the valley is narrow: above half the stable rate the steps overshoot across it
+  const why = r.condition_number < 100 ? "" : " A valley " + fmt(+Math.sqrt(r.condition_number).toPrecision(2)) +
+    "\u00d7 longer than wide: " + (q.lr > r.stable_lr / 2 ? "each step bounces across it and barely moves along it."
+                            : "steps small enough for its width barely move along it.");
+  return "Misses the minimum: after " + q.steps + " steps w1 has gone " + pct(r.progress[0]) +
+    " of the way, w2 " + pct(r.progress[1]) + "." + why;
 }
 
 function drawScaling(kind, r) {
