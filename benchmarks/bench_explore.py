@@ -102,7 +102,7 @@ def views(base: str, repeats: int) -> None:
                 [fetch(base, "schedule", schedule=schedule, impl=impl,
                        **{knob: 50 + 10 * i if whole else 0.2 + 0.05 * i}) for i in range(repeats)])
     for kind, rates in (("standardized", [0.05 + 0.01 * i for i in range(repeats)]),
-                        ("raw", [5e-8 + 1e-9 * i for i in range(repeats)])):
+                        ("raw", [3e-7 + 5e-9 * i for i in range(repeats)])):
         fetch(base, "scaling", features=kind)
         row(f"scaling {kind}, new rate", [fetch(base, "scaling", features=kind, lr=v) for v in rates])
         row(f"scaling {kind}, new batch size",

@@ -380,6 +380,7 @@ def test_the_range_test_suggests_a_rate_inside_its_ramp(server):
     ("/api/range_test", {"impl": "keras"}, "unknown impl 'keras'"),
     ("/api/range_test", {"beta": "1"}, "beta must be in [0, 1)"),
     ("/api/scaling", {"features": "log"}, "unknown features 'log'"),
+    ("/api/scaling", {"data": "iris"}, "unknown data 'iris'"),
     ("/api/scaling", {"features": "raw", "lr": "0.1"}, "lr must be in [1e-10, 1e-06] for raw"),
     ("/api/scaling", {"batch": "0"}, "batch must be a whole number from 1 to 2000"),
 ])
@@ -392,13 +393,39 @@ def test_scaling_standardized_features_condition_the_problem(server):
     raw = json.loads(get(server, "/api/scaling", features="raw")[2])
     std = json.loads(get(server, "/api/scaling", features="standardized", impl="solution")[2])
     assert raw["error"] is None and std["error"] is None
-    assert raw["condition_number"] > 1e6 and std["condition_number"] < 100
+    assert raw["request"]["data"] == "generated"
+    # independent features: standardized, the contours are circles
+    assert raw["condition_number"] > 1000 and std["condition_number"] < 1.1
     assert std["comparison"]["max_feature_gap"] < 1e-4
-    # SGD on the standardized problem ends near the optimum; on the raw one it barely moved
-    assert np.linalg.norm(np.subtract(std["points"][-1], std["optimum"])) < 0.2 * np.linalg.norm(std["optimum"])
-    assert abs(raw["points"][-1][0]) < 0.01 * abs(raw["optimum"][0])
-    over = json.loads(get(server, "/api/scaling", features="raw", lr=3e-7)[2])
+    # at the default rates SGD reaches the minimum on standardized features; on raw ones it
+    # zig-zags across the valley and crawls along it
+    assert np.allclose(std["points"][-1], std["optimum"], rtol=0.01)
+    assert std["progress"] == pytest.approx([1, 1], abs=0.01)
+    assert raw["progress"][0] < 0.2
+    w2 = np.asarray(raw["points"])[:6, 1]
+    assert np.all(np.diff(w2) * np.diff(w2)[0] * [1, -1, 1, -1, 1] > 0)  # up, down, up, ...
+    over = json.loads(get(server, "/api/scaling", features="raw", lr=5e-7)[2])
     assert over["diverged"] is True and len(over["points"]) < 101
+
+
+def test_scaling_windows_hold_the_path_and_the_minimum(server):
+    for features in ("raw", "standardized"):
+        r = json.loads(get(server, "/api/scaling", features=features)[2])
+        x0, x1, y0, y1 = r["extent"]
+        for x, y in [*r["points"], r["optimum"]]:
+            assert x0 < x < x1 and y0 < y < y1
+        assert r["contours"] and all(c["lines"] for c in r["contours"][:3])
+    std = json.loads(get(server, "/api/scaling", features="standardized")[2])
+    x0, x1, y0, y1 = std["extent"]
+    assert x1 - x0 == pytest.approx(y1 - y0)  # the same scale on both axes: circles look round
+
+
+def test_the_house_prices_stay_elongated_when_standardized(server):
+    # bedrooms and area are correlated: standardizing fixes the scales, not the correlation
+    raw = json.loads(get(server, "/api/scaling", data="house_prices", features="raw")[2])
+    std = json.loads(get(server, "/api/scaling", data="house_prices", features="standardized")[2])
+    assert raw["condition_number"] > 1e6 and 10 < std["condition_number"] < 100
+    assert abs(raw["points"][-1][0]) < 0.01 * abs(raw["optimum"][0])
 
 
 def test_a_smaller_batch_gives_noisier_gradients(server):

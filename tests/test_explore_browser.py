@@ -163,6 +163,17 @@ def test_schedules_view(page):
     assert severe(driver) == []
 
 
+def plots_fit(driver):
+    """Each scaling plot lies inside its figure and the window (nothing cut off at the edges)."""
+    return driver.execute_script("""
+        return ['raw', 'standardized'].every((k) => {
+          const svg = document.querySelector('#scale-plot-' + k).getBoundingClientRect();
+          const box = document.querySelector('#scale-plot-' + k).parentElement.getBoundingClientRect();
+          return svg.width > 250 && svg.left >= box.left - 1 && svg.right <= box.right + 1 &&
+                 svg.right <= document.documentElement.clientWidth;
+        });""")
+
+
 def test_scaling_view(page):
     driver = page
     driver.execute_script("location.hash = '#scaling';")
@@ -170,6 +181,18 @@ def test_scaling_view(page):
     before = wait(driver, lambda d: attribute(d, "#scale-path-standardized"))
     assert len(before.split()) == 101
     assert "condition number" in text(driver, "#scale-status-raw")
+    # the lesson at the default settings, in the words under the plots
+    assert text(driver, "#scale-verdict-raw").startswith("Misses the minimum")
+    assert text(driver, "#scale-verdict-standardized").startswith("Reaches the minimum")
+    assert "not to scale" in text(driver, "#scale-stretch-raw")
+    assert attribute(driver, "#scale-minimum-standardized", "cx")
+    assert plots_fit(driver)
+    driver.save_screenshot(str(ROOT / "docs" / "explore-scaling.png"))
+    driver.set_window_size(1000, 1080)
+    try:
+        wait(driver, plots_fit, timeout=5)
+    finally:
+        driver.set_window_size(1150, 1080)
     set_value(driver, driver.find_element(By.ID, "scale-lr-standardized"), -1.5)
     wait(driver, lambda d: attribute(d, "#scale-path-standardized") not in (None, before))
     spread = text(driver, "#scale-status-standardized")
@@ -177,11 +200,14 @@ def test_scaling_view(page):
     wait(driver, lambda d: "Batch 2:" in text(d, "#scale-status-standardized"))
     assert text(driver, "#scale-status-standardized") != spread
     assert attribute(driver, "#scale-path-raw") == raw  # the batch size moves the clouds only
-    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -6.5)
+    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -6.2)
     wait(driver, lambda d: "diverges" in text(d, "#scale-status-raw"))
-    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -7.05)
+    set_value(driver, driver.find_element(By.ID, "scale-lr-raw"), -6.5)
     wait(driver, lambda d: "diverges" not in text(d, "#scale-status-raw"))
-    driver.save_screenshot(str(ROOT / "docs" / "explore-scaling.png"))
+    # the correlated house prices: standardized contours stay elongated
+    set_value(driver, driver.find_element(By.ID, "scale-data"), "house_prices", "change")
+    wait(driver, lambda d: "bedrooms" in text(d, "#scale-data-note")
+         and "condition number 43" in text(d, "#scale-status-standardized"))
     set_value(driver, driver.find_element(By.ID, "scale-impl"), "yours", "change")
     wait(driver, lambda d: "Standardization in exercises/ch01_feature_scaling.py is not implemented "
          "yet" in text(d, "#scale-status-standardized"), timeout=90)

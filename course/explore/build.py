@@ -32,12 +32,14 @@ GRIDS = {
                  "decay_steps": ["50", "200", "500"], "warmup": ["0", "100", "300"],
                  "alpha": ["0", "0.1"], "pct_start": ["0.1", "0.3", "0.5"]},
     "range_test": {"impl": ["solution"], "steps": ["50", "100", "200"], "beta": ["0.9", "0.98"]},
-    "scaling": {"features": ["raw", "standardized"], "impl": IMPLS,
-                # raw and standardized rates are far apart: the page snaps each slider to its own
-                "lr": ["2e-08", "5e-08", "9.5e-08", "1.05e-07", "0.01", "0.03", "0.1", "0.3", "1"],
+    "scaling": {"data": list(scaling.DATA), "features": ["raw", "standardized"], "impl": IMPLS,
+                # raw and standardized rates are far apart: the page snaps each slider to its own;
+                # each data set's default and a rate just over its stable limit are on the grid
+                "lr": ["2e-08", "5e-08", "9.5e-08", "1.05e-07", "1e-07", "3.5e-07", "5e-07",
+                       "0.01", "0.03", "0.1", "0.3", "1"],
                 "batch": ["1", "4", "16", "64", "256", "2000"]},
 }
-RAW_LRS = {"2e-08", "5e-08", "9.5e-08", "1.05e-07"}
+RAW_LRS = {"2e-08", "5e-08", "9.5e-08", "1.05e-07", "1e-07", "3.5e-07", "5e-07"}
 
 
 def _product(**choices):
@@ -63,12 +65,14 @@ def requests(g: dict):
     for values in _product(**g["range_test"]):
         yield "range_test", values
     s = g["scaling"]
-    raw = [v for v in s["lr"] if v in RAW_LRS]
-    for lr, batch in itertools.product(raw if "raw" in s["features"] else [], s["batch"]):
-        yield "scaling", {"features": "raw", "lr": lr, "batch": batch}
+    raw = [v for v in s["lr"] if v in RAW_LRS] if "raw" in s["features"] else []
     standardized = [v for v in s["lr"] if v not in RAW_LRS] if "standardized" in s["features"] else []
-    for impl, lr, batch in itertools.product(s["impl"], standardized, s["batch"]):
-        yield "scaling", {"features": "standardized", "impl": impl, "lr": lr, "batch": batch}
+    for data in s["data"]:
+        for lr, batch in itertools.product(raw, s["batch"]):
+            yield "scaling", {"data": data, "features": "raw", "lr": lr, "batch": batch}
+        for impl, lr, batch in itertools.product(s["impl"], standardized, s["batch"]):
+            yield "scaling", {"data": data, "features": "standardized", "impl": impl, "lr": lr,
+                              "batch": batch}
 
 
 def key(params: dict) -> str:

@@ -8,8 +8,8 @@
     GET /api/schedule?schedule=&impl=&lr=&steps=&decay=&decay_steps=&warmup=&alpha=&pct_start=
                                {rates, error, comparison}           (schedules.py)
     GET /api/range_test?impl=&steps=&beta=   {lrs, losses, suggestion, error}
-    GET /api/scaling?features=&impl=&lr=&steps=&batch=
-                               {contours, points, batch_paths, gradient_spread, error, ...}
+    GET /api/scaling?data=&features=&impl=&lr=&steps=&batch=
+                               {extent, contours, points, batch_paths, gradient_spread, error, ...}
     GET /mode.js               ``EXPLORE_STATIC = null``: this is the live app (``course explore
                                --build`` writes a mode.js with the grid of precomputed answers)
 

@@ -16,7 +16,7 @@ const HYPER_UI = {  // slider range and step for each hyperparameter
   weight_decay: { min: 0, max: 1, step: 0.001 },
 };
 const PLOT = { w: 560, h: 440, pad: 36 };
-const LOSS = { w: 560, h: 200, padL: 48, padR: 10, padT: 10, padB: 26 };
+const LOSS = { w: 560, h: 200, padL: 58, padR: 10, padT: 10, padB: 26 };
 
 const state = { catalog: null, surface: null, cards: [], nextId: 0 };
 const $ = (sel) => document.querySelector(sel);
