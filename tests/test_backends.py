@@ -7,7 +7,7 @@ import pytest
 
 from course import backends
 from course.grader import static
-from course.grader.grade import _tensorflow_only, component_of, gradable_chapters
+from course.grader.grade import _tensorflow_only, component_of, exercise_spec, gradable_chapters
 
 from graderlib import ROOT
 
@@ -141,3 +141,16 @@ def test_the_gradescope_zip_installs_the_backend_it_grades_on(tmp_path):
 
     with pytest.raises(GradingError, match="unknown backend"):
         build_autograder(tmp_path / "b.zip", backend="mxnet")
+
+
+def test_a_backend_refusing_a_variable_or_a_tracer_is_named_with_its_fix():
+    from course.grader.compare import mistake_from_error
+
+    check = exercise_spec("ch08_training_recipe").check("accumulategradients.sgd")
+    found = mistake_from_error(check, "ValueError: Could not convert <Variable path=a/acc, "
+                                      "shape=(3,)> to a NumPy dtype")
+    assert found.id == "variable_into_ops" and "variable.value" in found.hint
+    found = mistake_from_error(check, "jax.errors.TracerBoolConversionError: Attempted boolean "
+                                      "conversion of traced array")
+    assert found.id == "tracer_to_python" and "ops.where" in found.hint
+    assert mistake_from_error(check, "ZeroDivisionError: division by zero") is None

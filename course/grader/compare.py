@@ -107,8 +107,25 @@ def matching_mistake(check: Check, student: dict, reference: dict, inputs: dict)
     return None
 
 
+# Errors that say the same thing whatever the check: a backend's own way of refusing code
+# that only works on another
+BACKEND_MISTAKES = (
+    Mistake("a Variable handed to keras.ops on JAX",
+            "on the JAX backend some keras.ops functions (zeros_like, ones_like, copy, ...) do "
+            "not take a keras.Variable: pass its array, variable.value, as in "
+            "ops.zeros_like(accumulator.value). That works on every backend.",
+            error=r"Could not convert <Variable", id="variable_into_ops"),
+    Mistake("a traced value turned into a Python value",
+            "on JAX (and inside any compiled step) a tensor has no value yet while the step is "
+            "traced: float(x), x.numpy(), np.asarray(x) or a Python `if x:` on it fail. Keep the "
+            "computation in keras.ops (ops.where instead of `if`).",
+            error=r"(TracerArrayConversionError|ConcretizationTypeError|TracerBoolConversionError)",
+            id="tracer_to_python"),
+)
+
+
 def mistake_from_error(check: Check, text: str) -> Mistake | None:
-    for mistake in check.mistakes:
+    for mistake in (*check.mistakes, *BACKEND_MISTAKES):
         if mistake.error and re.search(mistake.error, text, re.IGNORECASE | re.DOTALL):
             return mistake
     return None

@@ -188,7 +188,7 @@ class AccumulateGradients(keras.optimizers.Optimizer):
             norm = ops.sqrt(ops.sum(ops.stack([ops.sum(ops.square(m)) for m in mean])))
             mean = [m * self.clip_to / ops.maximum(norm, self.clip_to) for m in mean]
         state = variables + self.optimizer.variables
-        before = [ops.copy(v) for v in state]  # the values now (not the variables)
+        before = [ops.copy(v.value) for v in state]  # the values now (not the variables)
         if self.schedule is not None:
             self.optimizer.learning_rate = lambda: self.schedule(k)
         try:
@@ -199,7 +199,7 @@ class AccumulateGradients(keras.optimizers.Optimizer):
         for v, old in zip(state, before):  # an accumulating step leaves everything as it was
             v.assign(ops.where(is_update, v, old))
         for g, s in zip(grads, sums):
-            s.assign(ops.where(is_update, ops.zeros_like(s), s + g))
+            s.assign(ops.where(is_update, ops.zeros_like(s.value), s + g))
         self.seen.assign_add(1)
 
     def get_config(self):
