@@ -150,6 +150,8 @@ def test_a_backend_refusing_a_variable_or_a_tracer_is_named_with_its_fix():
     found = mistake_from_error(check, "ValueError: Could not convert <Variable path=a/acc, "
                                       "shape=(3,)> to a NumPy dtype")
     assert found.id == "variable_into_ops" and "variable.value" in found.hint
+    assert mistake_from_error(check, "ValueError: Triggering __jax_array__() during "
+                                     "abstractification is no longer supported.").id == "variable_into_ops"
     found = mistake_from_error(check, "jax.errors.TracerBoolConversionError: Attempted boolean "
                                       "conversion of traced array")
     assert found.id == "tracer_to_python" and "ops.where" in found.hint

@@ -114,7 +114,8 @@ BACKEND_MISTAKES = (
             "on the JAX backend some keras.ops functions (zeros_like, ones_like, copy, ...) do "
             "not take a keras.Variable: pass its array, variable.value, as in "
             "ops.zeros_like(accumulator.value). That works on every backend.",
-            error=r"Could not convert <Variable", id="variable_into_ops"),
+            error=r"(Could not convert <Variable|__jax_array__\(\) during abstractification)",
+            id="variable_into_ops"),
     Mistake("a traced value turned into a Python value",
             "on JAX (and inside any compiled step) a tensor has no value yet while the step is "
             "traced: float(x), x.numpy(), np.asarray(x) or a Python `if x:` on it fail. Keep the "

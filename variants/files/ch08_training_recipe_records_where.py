@@ -197,7 +197,7 @@ class AccumulateGradients(keras.optimizers.Optimizer):
             if self.schedule is not None:
                 self.optimizer.learning_rate = self.schedule
         for v, old in zip(state, before):  # an accumulating step leaves everything as it was
-            v.assign(ops.where(is_update, v, old))
+            v.assign(ops.where(is_update, v.value, old))
         for g, s in zip(grads, sums):
             s.assign(ops.where(is_update, ops.zeros_like(s.value), s + g))
         self.seen.assign_add(1)
