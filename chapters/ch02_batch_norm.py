@@ -151,8 +151,9 @@ for label, shape, axis in (("Dense activations (32, 16), axis=-1", (32, 16), -1)
         first_batch = keras.Variable(batches[0])
 
         def loss(layer=layer, first_batch=first_batch):
-            return keras.ops.sum(layer(keras.ops.convert_to_tensor(first_batch), training=True)
-                                 * weights)
+            # keras.ops.multiply, not `*`: a PyTorch tensor times a NumPy array goes through NumPy
+            return keras.ops.sum(keras.ops.multiply(
+                layer(keras.ops.convert_to_tensor(first_batch), training=True), weights))
 
         _, grads = value_and_gradients(loss, [first_batch, layer.gamma, layer.beta])
         for x in batches[1:]:

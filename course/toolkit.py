@@ -204,8 +204,10 @@ def shown(epochs: float) -> str:
 
 def max_gap(a, b) -> float:
     """The largest absolute difference between two arrays (or nested lists of arrays)."""
-    a = np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in _leaves(a)])
-    b = np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in _leaves(b)])
+    from course.backends import to_numpy  # a PyTorch output that takes part in autograd too
+
+    a = np.concatenate([np.ravel(to_numpy(v, dtype=np.float64)) for v in _leaves(a)])
+    b = np.concatenate([np.ravel(to_numpy(v, dtype=np.float64)) for v in _leaves(b)])
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
