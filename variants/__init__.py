@@ -44,6 +44,9 @@ class Variant:
     # it is graded on (every check when empty); CORRECT: none, it is graded on every check
     checks: tuple[str, ...] = ()
     hint: str = ""  # WRONG: text that the hint of each failing check must contain
+    # the Keras backends its mistake shows on: a Python `if` on a step tensor fails only where
+    # the step is traced (TensorFlow's graphs, JAX), and PyTorch runs model.fit eagerly
+    backends: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
 
 def solution_text(stem: str) -> str:

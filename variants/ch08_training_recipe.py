@@ -10,6 +10,8 @@ A doctor's mistake and a wrapper's share one submission where they show in diffe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from variants import Kind, from_file, from_solution
 
 STEM = "ch08_training_recipe"
@@ -126,9 +128,17 @@ MISTAKES = (
 DELEGATE = '''        super().__init__(learning_rate=0.0, **kwargs)
         self.optimizer = optimizer'''
 
+# PyTorch's eager model.fit takes a tensor's truth value: this mistake shows where steps are traced
+TRACED_ONLY = {"a Python if on the step tensor"}
+
+
+def _where_it_shows(variant):
+    return replace(variant, backends=("tensorflow", "jax")) if variant.name in TRACED_ONLY else variant
+
+
 VARIANTS = (
-    *(from_solution(STEM, name, SUBMISSIONS[submission][0] + SUBMISSIONS[submission][1],
-                    checks=checks, hint=hint)
+    *(_where_it_shows(from_solution(STEM, name, SUBMISSIONS[submission][0]
+                                    + SUBMISSIONS[submission][1], checks=checks, hint=hint))
       for name, submission, _, checks, hint in MISTAKES),
     from_file(STEM, "finding records, ops.where and its own counter",
               "ch08_training_recipe_records_where.py"),
