@@ -2,6 +2,11 @@
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 1 — feature scaling: standardization and min-max scaling as Keras layers.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 Two preprocessing layers, each a real ``keras.layers.Layer`` subclass that learns its statistics
 with ``adapt(data)`` and keeps them as non-trainable weights (so they are saved with the model and
 no optimizer ever changes them). They are graded against ``keras.layers.Normalization`` and

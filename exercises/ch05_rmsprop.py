@@ -2,6 +2,11 @@
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 5 — RMSprop: a step size for every parameter, from its own squared gradients.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 One optimizer, a real ``keras.optimizers.Optimizer`` subclass, graded against
 ``keras.optimizers.RMSprop`` with every combination of its options. The grader refuses an
 implementation that subclasses, wraps or calls a Keras built-in optimizer, so only the base class

@@ -2,6 +2,11 @@
 # that raise NotImplementedError, then run `course grade` to check your work.
 """Chapter 6 — Adam, AdamW and Adam with L2 (the coupled form).
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 Three optimizers, each a real ``keras.optimizers.Optimizer`` subclass. They are graded against
 ``keras.optimizers.Adam`` and ``keras.optimizers.AdamW``; the grader refuses an implementation
 that subclasses, wraps or calls a Keras built-in optimizer, so only the base class

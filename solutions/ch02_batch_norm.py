@@ -1,5 +1,10 @@
 """Chapter 2 — batch normalization as a Keras layer.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 One layer, a real ``keras.layers.Layer`` subclass, graded against
 ``keras.layers.BatchNormalization``; the grader refuses an implementation that subclasses, wraps
 or calls it (or ``keras.layers.Normalization``).

@@ -1,5 +1,10 @@
 """Chapter 3 — mini-batch gradient descent: a batching pipeline and plain SGD.
 
+Every backend: ``SGD`` is written with ``keras.ops`` only, never ``tf.*``, so Keras runs it
+on TensorFlow, JAX and PyTorch alike (``course grade --backend jax`` grades it there); a
+component that calls TensorFlow directly scores 0 on the other backends. ``mini_batches``
+is the exception: its job is a tf.data pipeline, which Keras takes as input on every backend.
+
 Two pieces:
 
 ``mini_batches(x, y, batch_size, ...)`` turns arrays into a ``tf.data.Dataset`` of

@@ -1,5 +1,10 @@
 """Chapter 4 — momentum, in Keras's velocity form and in the source documents' averaging form.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 Two optimizers, each a real ``keras.optimizers.Optimizer`` subclass. The grader checks
 ``MomentumSGD`` against ``keras.optimizers.SGD(momentum, nesterov)`` and ``EMAMomentum`` against
 a reference of the documents' form; it refuses an implementation that subclasses, wraps or calls

@@ -1,5 +1,10 @@
 """Chapter 7 — learning-rate schedules, warmup, one-cycle and the LR range test.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 Five ``keras.optimizers.schedules.LearningRateSchedule`` subclasses and one callback. A schedule
 is called by the optimizer with its step counter ``s`` (``optimizer.iterations``: the number of
 updates already applied, so the first update uses ``schedule(0)``) and must return the rate as a

@@ -1,5 +1,10 @@
 """Chapter 8 — the training recipe: reading a run's loss curves, and gradient accumulation.
 
+Every backend: write it with ``keras.ops`` only (``ops.sqrt``, ``ops.sum``, ``ops.where``),
+never ``tf.*``, so Keras runs it on TensorFlow, JAX and PyTorch alike (``course grade
+--backend jax`` grades it there); a component that calls TensorFlow directly scores 0 on
+the other backends.
+
 Two components the recipe leans on, each a real Keras subclass:
 
 - ``LossCurveDoctor``, a ``keras.callbacks.Callback`` that watches the loss of every batch (and

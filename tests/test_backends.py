@@ -121,6 +121,7 @@ def test_the_stubs_tell_students_to_stay_with_keras_ops():
         text = (ROOT / "exercises" / f"{exercise.stem}.py").read_text()
         assert set(static.tensorflow_calls(text, exercise.exports)) <= set(
             exercise.tensorflow_by_design)
+        assert "Every backend:" in text and "keras.ops" in text, exercise.stem
     stub = (ROOT / "exercises" / "ch08_training_recipe.py").read_text()
     assert "on JAX a branch is a pure function" in stub
 
