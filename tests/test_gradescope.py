@@ -97,7 +97,7 @@ def test_the_zip_has_the_scripts_the_settings_and_the_package_without_solutions(
             assert not [l for l in text.splitlines() if BEGIN.match(l) or END.match(l)], name
     settings = json.loads((autograder["root"] / "source" / "autograder.json").read_text())
     assert settings == {"chapters": [STEM], "checks": sorted(CHECKS), "timeout": 30.0, "seed": None,
-                        "budget": 540.0}
+                        "budget": 540.0, "backend": "tensorflow"}
 
 
 @pytest.mark.slow
