@@ -289,9 +289,7 @@ def run_job(job_path: str) -> int:
 def main(argv: list[str]) -> int:
     """Import TensorFlow and Keras's backend (our code, unconfined, the bulk of the start-up),
     then ``run_job``."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is not None:
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":  # as the fork server does
         import tensorflow  # noqa: F401
     import keras  # noqa: F401
 
