@@ -40,14 +40,12 @@ _MAX_MESSAGE = 1 << 20
 def _serve(sock: socket.socket) -> None:
     import importlib.util
 
-    # the point of this process: Keras on its backend (KERAS_BACKEND). TensorFlow only where it is
-    # the backend: beside JAX it would more than double the memory every worker shares (301 ->
-    # 759 MB), past Gradescope's 768 MB; a check that needs tf.data imports it when it runs
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    # the point of this process: Keras on its backend (KERAS_BACKEND), and TensorFlow
+    from course.grader import sandbox, worker  # noqa: F401
+
+    if worker.imports_tensorflow():
         import tensorflow  # noqa: F401
     import keras  # noqa: F401
-
-    from course.grader import sandbox, worker  # noqa: F401
 
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     while True:

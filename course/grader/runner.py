@@ -328,8 +328,14 @@ def _worker_command(workdir: str, source: str | None, job: dict, hide: tuple[str
     return [sys.executable, "-m", "course.grader.sandbox"]
 
 
+# "1" in a worker's environment when the grading runs in a container of less than 1.5 GiB
+TIGHT_MEMORY = "COURSE_GRADER_TIGHT_MEMORY"
+
+
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
+    group = container_memory()
+    env[TIGHT_MEMORY] = "1" if group is not None and group.limit() < 1.5 * 1024**3 else "0"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
@@ -342,7 +348,8 @@ def _worker_env() -> dict[str, str]:
 # Environment variables read while TensorFlow is imported (and the import path): a change in
 # them needs a new fork server. Others (pytest sets PYTEST_CURRENT_TEST for every test) reach
 # each worker through its own environment.
-_IMPORT_ENV = ("PYTHON", "TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "OPENBLAS_", "MKL_", "LD_")
+_IMPORT_ENV = ("PYTHON", "TF_", "KERAS_", "CUDA_", "XLA_", "OMP_", "OPENBLAS_", "MKL_", "LD_",
+               TIGHT_MEMORY)
 # one fork server per such environment (a backend each), started on first use
 _SERVERS: dict[tuple, object] = {}
 _MAX_SERVERS = 2

@@ -289,7 +289,9 @@ def run_job(job_path: str) -> int:
 def main(argv: list[str]) -> int:
     """Import TensorFlow and Keras's backend (our code, unconfined, the bulk of the start-up),
     then ``run_job``."""
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":  # as the fork server does
+    from course.grader import worker
+
+    if worker.imports_tensorflow():  # as the fork server does
         import tensorflow  # noqa: F401
     import keras  # noqa: F401
 
