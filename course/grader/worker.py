@@ -99,9 +99,13 @@ def _tensorflow_when_used() -> None:
     student's ``import tensorflow``, Keras reading a tf.data pipeline."""
     import sys
 
-    from keras.src.utils import module_utils
+    try:  # Keras's private module: where it has changed, only the memory saving is lost
+        from keras.src.utils import module_utils
 
-    lazy = module_utils.tensorflow
+        lazy = module_utils.tensorflow
+        type(lazy).available  # noqa: B018 - the property this replaces
+    except (ImportError, AttributeError):
+        return
 
     class ImportedOnUse(type(lazy)):
         @property
