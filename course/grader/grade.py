@@ -369,6 +369,10 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
     finally:
         ticket.release()
     entry["device"] = student.device or (reference.device if reference else "")
+    ran_on = {r.backend for r in (student, reference) if r is not None and r.backend}
+    if ran_on - {backend}:  # the workers' own word: a course bug if they disagree
+        raise GradingError(f"grading on {backend} was asked for, but a worker ran Keras on "
+                           f"{', '.join(sorted(ran_on - {backend}))}")
 
     if student.import_status != CheckStatus.RAN:
         error = student.import_error or {}
