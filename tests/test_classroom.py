@@ -328,3 +328,42 @@ def test_without_chapter_only_the_chapters_handed_in_are_graded(tmp_path, fake):
     nothing = make_class(tmp_path / "c", {"ann": None})
     with pytest.raises(ClassGradingError, match="no exercise files"):
         grade_class(nothing, tmp_path / "out_c")
+
+
+def test_source_checks_survive_many_threads_at_once():
+    """grade-class grades students in threads, and each grading parses the student's file.
+    CPython 3.11's ``ast.parse`` is not safe to call from two threads at once (it fails with
+    "SystemError: AST constructor recursion depth mismatch" when a thread switch falls inside
+    it); a garbage-collected ``__del__`` in a third thread makes such switches frequent. Run in
+    its own process so the tiny switch interval touches nothing else."""
+    script = f"""
+import sys, threading
+sys.path.insert(0, {str(ROOT)!r})
+from course.grader import static
+from course.grader.grade import exercise_spec
+text = open({str(ROOT / "solutions" / (STEM + ".py"))!r}).read()
+ex = exercise_spec({STEM!r})
+class Cycle:
+    def __del__(self):
+        sum(range(200))
+def churn():
+    for _ in range(200000):
+        a, b = Cycle(), Cycle(); a.b, b.a = b, a
+errors = []
+def parse():
+    for _ in range(100):
+        try:
+            static.inspect_source(text, {STEM!r} + ".py", ex.exports, ex.forbidden)
+            static.tensorflow_calls(text, ex.exports)
+        except SystemError as exc:
+            errors.append(repr(exc))
+sys.setswitchinterval(1e-6)
+threads = [threading.Thread(target=parse) for _ in range(3)] + [threading.Thread(target=churn)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(errors), errors[:1])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[0] == "0", out.stdout

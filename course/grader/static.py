@@ -7,6 +7,7 @@ plain ways of delegating to the Keras built-in that an exercise is checked again
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 
 from course.grader.outcomes import CheckStatus
@@ -19,6 +20,17 @@ _RAW_APPLY_PREFIXES = ("ApplyAdam", "ResourceApplyAdam", "ApplyRMSProp", "Resour
                        "ResourceApplyKerasMomentum", "ApplyCenteredRMSProp",
                        "ResourceApplyCenteredRMSProp", "ApplyGradientDescent",
                        "ResourceApplyGradientDescent", "ResourceSparseApply", "SparseApply")
+
+# CPython 3.11's ast.parse keeps one recursion counter per interpreter: two threads parsing at once
+# (grade-class and the grader-quality measurement grade in threads) can fail with "SystemError: AST
+# constructor recursion depth mismatch". Every parse here goes through one lock.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(text: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time (see ``_PARSE_LOCK``)."""
+    with _PARSE_LOCK:
+        return ast.parse(text, filename=filename)
 
 
 @dataclass
@@ -164,7 +176,7 @@ def inspect_source(text: str, filename: str, exports: tuple[str, ...],
     """What can be said of a submission before it runs. ``forbidden``, ``given`` and ``options``
     are its exercise's (``spec.Exercise``)."""
     try:
-        tree = ast.parse(text, filename=filename)
+        tree = parse(text, filename)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
         code = (exc.text or "").strip()
@@ -238,7 +250,7 @@ def tensorflow_calls(text: str, exports: tuple[str, ...]) -> dict[str, list[tupl
     every exported name whose code reaches it (mentions it, or mentions what mentions it). ``tf.data`` is not counted: a tf.data pipeline is
     input that Keras accepts on every backend (and chapter 3's exercise is one)."""
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError:
         return {}
     aliases = _aliases(tree)
