@@ -627,7 +627,7 @@ class LossScaleLog(keras.callbacks.Callback):
         self.seen = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.dynamic_scale)))
+        self.seen.append(float(self.model.optimizer.dynamic_scale))
 
 
 rows, scales = [], {}
@@ -646,7 +646,7 @@ for name, x in INPUTS.items():
     history = model.fit(x, HOUSES.y, batch_size=32, epochs=1, verbose=0, callbacks=[record])
     seen = record.seen
     steps = len(seen)
-    applied = int(keras.ops.convert_to_numpy(optimizer.inner_optimizer.iterations))
+    applied = int(optimizer.inner_optimizer.iterations)
     scales[name] = seen
     finite = bool(np.isfinite(kernel_gradient).all())
     rows.append({"inputs": name,

@@ -199,7 +199,7 @@ pairs = [
 rows = []
 for label, ours, reference in pairs:
     ours_path, reference_path = run_on_bowl(ours, steps=50), run_on_bowl(reference, steps=50)
-    rows.append([label, f"SGD({float(keras.ops.convert_to_numpy(reference.learning_rate)):.2g}, momentum "
+    rows.append([label, f"SGD({float(reference.learning_rate):.2g}, momentum "
                  f"{reference.momentum:g}{', nesterov' if reference.nesterov else ''})",
                  f"{max_gap(ours_path, reference_path):.1e}"])
 numpy_gap = max_gap(numpy_bowl_path(0.1, 0.8),

@@ -217,6 +217,33 @@ def _run_chapters(todo: list, root: Path, quick: bool, backend: str = "tensorflo
 
 # --------------------------------------------------------------------------------------- grade
 
+def _one_file(target: str | None, chapters: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """``course grade exercises/ch06_adam.py`` grades that one file: its folder, its chapter."""
+    from course.catalog import CHAPTERS
+    from course.grader.grade import GradingError, exercise_spec
+
+    path = Path(target) if target else None
+    if path is None or not path.is_file():
+        return target, chapters
+    if path.suffix != ".py" or exercise_spec(path.stem) is None:
+        stems = ", ".join(f"{c.stem}.py" for c in CHAPTERS if exercise_spec(c.stem) is not None)
+        raise GradingError(f"{path} is not one of the exercise files ({stems}): give the folder "
+                           "that holds them, or one of them by its own name")
+    if chapters and any(_chapter_stem(c) != path.stem for c in chapters):
+        raise GradingError(f"--chapter {' '.join(chapters)} does not match {path.name}; give the "
+                           "folder to grade other chapters")
+    return str(path.parent), [path.stem]
+
+
+def _chapter_stem(key: str) -> str | None:
+    from course.catalog import chapter
+
+    try:
+        return chapter(key).stem
+    except ValueError:
+        return None
+
+
 def cmd_grade(args) -> int:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -224,6 +251,7 @@ def cmd_grade(args) -> int:
     from course.grader.report import gradescope_results, print_report, write_json
 
     try:
+        args.dir, args.chapter = _one_file(args.dir, args.chapter)
         select_exercises(args.chapter)
     except GradingError as exc:
         return _fail(str(exc))
@@ -537,7 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("grade", help="grade exercise files against the Keras references")
-    p.add_argument("dir", nargs="?", default="exercises", help="folder of exercise files (default ./exercises)")
+    p.add_argument("dir", nargs="?", default="exercises",
+                   help="folder of exercise files (default ./exercises), or one exercise file to "
+                   "grade it alone")
     p.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
     p.add_argument("--check", action="append", metavar="NAME",
                    help="grade only this check, e.g. adam.trajectory (repeatable)")

@@ -366,7 +366,7 @@ class LRFinder(keras.callbacks.Callback):
                 "rate is a LearningRateSchedule, which cannot be overwritten. Compile the model "
                 "with a float learning rate for the range test.")
         self._saved_weights = self.model.get_weights()
-        self._saved_lr = float(ops.convert_to_numpy(optimizer.learning_rate))
+        self._saved_lr = float(optimizer.learning_rate)  # float() of a Variable: no NumPy copy warning
         self.lrs, self.losses = [], []
         self._k = 0
         self._avg = 0.0

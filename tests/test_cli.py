@@ -75,6 +75,24 @@ def test_missing_and_broken_files_are_reported_and_grading_exits_zero(tmp_path):
     assert adamw["feedback"] == "AdamW is not defined in ch06_adam.py"
 
 
+def test_grade_one_file_grades_that_chapter_alone(tmp_path):
+    """`course grade exercises/ch04_momentum.py` is what a student types first."""
+    (tmp_path / "ch04_momentum.py").write_text((ROOT / "solutions" / "ch04_momentum.py").read_text())
+    (tmp_path / "ch06_adam.py").write_text("this file is not even Python\n")
+    out = tmp_path / "r.json"
+    result = run_cli("grade", str(tmp_path / "ch04_momentum.py"), "--check", "momentumsgd.single_step",
+                     "--json", str(out), "--seed", str(SEED))
+    assert result.returncode == 0, result.stderr
+    (exercise,) = json.loads(out.read_text())["exercises"]
+    assert exercise["name"] == "ch04_momentum" and exercise["score"] == exercise["max_score"] > 0
+    # a file that is not an exercise, or a chapter that is not the file's: one clear line each
+    result = run_cli("grade", str(tmp_path / "r.json"))
+    assert result.returncode == 2 and "not one of the exercise files" in result.stderr
+    assert "ch06_adam.py" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("grade", str(tmp_path / "ch04_momentum.py"), "--chapter", "6")
+    assert result.returncode == 2 and "does not match ch04_momentum.py" in result.stderr
+
+
 def test_import_error_is_reported_with_its_line(tmp_path):
     folder = tmp_path / "sub"
     folder.mkdir()

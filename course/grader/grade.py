@@ -310,7 +310,7 @@ def grade_exercise(exercise: Exercise, path: Path, seed: int, *, device: str = "
                                f"are {', '.join(max_scores)}")
         exercise = dataclasses.replace(exercise, checks=tuple(c for c in exercise.checks if c.name in only))
     entry = {"chapter": exercise.chapter, "name": exercise.stem, "score": 0.0,
-             "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 2),
+             "max_score": round(sum(max_scores[c.name] for c in exercise.checks), 4),
              "status": ExerciseStatus.GRADED, "message": "", "checks": [], "mistakes": [],
              "backend": backend, "skipped": [s for s in skipped if not only or s["name"] in only]}
     started = time.monotonic()
