@@ -111,6 +111,9 @@ class ExploreServer(ThreadingHTTPServer):
 
 def make_server(host: str = "127.0.0.1", port: int = 8765) -> ExploreServer:
     """A server bound to ``host:port`` (port 0: any free port), not yet serving."""
+    from course.threadsafe import guard_ast_parse
+
+    guard_ast_parse()  # its request threads trace tf.functions at once (AutoGraph parses source)
     return ExploreServer((host, port), Handler)
 
 

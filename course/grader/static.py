@@ -7,10 +7,10 @@ plain ways of delegating to the Keras built-in that an exercise is checked again
 from __future__ import annotations
 
 import ast
-import threading
 from dataclasses import dataclass
 
 from course.grader.outcomes import CheckStatus
+from course.threadsafe import parse  # grade-class parses in threads
 
 # Modules whose optimizer/layer classes are the references (keras, tf.keras, tf_keras, keras.src...).
 _KERAS_ROOTS = ("keras", "tf", "tensorflow", "tf_keras")
@@ -20,18 +20,6 @@ _RAW_APPLY_PREFIXES = ("ApplyAdam", "ResourceApplyAdam", "ApplyRMSProp", "Resour
                        "ResourceApplyKerasMomentum", "ApplyCenteredRMSProp",
                        "ResourceApplyCenteredRMSProp", "ApplyGradientDescent",
                        "ResourceApplyGradientDescent", "ResourceSparseApply", "SparseApply")
-
-# CPython 3.11's ast.parse keeps one recursion counter per interpreter: two threads parsing at once
-# (grade-class and the grader-quality measurement grade in threads) can fail with "SystemError: AST
-# constructor recursion depth mismatch". Every parse here goes through one lock.
-_PARSE_LOCK = threading.Lock()
-
-
-def parse(text: str, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse``, one thread at a time (see ``_PARSE_LOCK``)."""
-    with _PARSE_LOCK:
-        return ast.parse(text, filename=filename)
-
 
 @dataclass
 class StaticResult:
