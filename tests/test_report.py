@@ -62,3 +62,16 @@ def test_gradescope_output_gives_the_hint_once():
     assert everything.count("bias correction is missing") == 1
     assert "no bias correction, in 23 of 25 checks" in results["output"]
     assert len(results["tests"]) == 25
+
+
+def test_a_fractional_maximum_is_printed_as_it_is():
+    """One ``--check`` of an exercise is worth a fraction of its 10 points: its maximum reads 0.23,
+    not 0; a whole exercise still reads 25 (here), not 25.00."""
+    report = _report()
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=200))
+    assert "1.00/25 " in out.getvalue() and "Total: 1.00 / 25 " in out.getvalue()
+    report["max_score"] = report["exercises"][0]["max_score"] = 0.2273
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=200))
+    assert "1.00/0.23" in out.getvalue() and "Total: 1.00 / 0.23 " in out.getvalue()

@@ -114,6 +114,11 @@ def gradescope_results(report: dict) -> dict:
     }
 
 
+def _most(points: float) -> str:
+    """A maximum as a reader expects it: 10 for a whole exercise, 0.23 for one ``--check``."""
+    return f"{points:.0f}" if abs(points - round(points)) < 1e-6 else f"{points:.2f}"
+
+
 def print_report(report: dict, console: Console | None = None, verbose: bool = False) -> None:
     console = console or Console()
     table = Table(title=f"Grading {report['submission']}  (seed {report['seed']}, "
@@ -127,7 +132,7 @@ def print_report(report: dict, console: Console | None = None, verbose: bool = F
         style = "green" if exercise["score"] >= exercise["max_score"] - 1e-6 else (
             "red" if exercise["score"] == 0 else "yellow")
         table.add_row(Text(f"ch{exercise['chapter']:02d} {exercise['name']}", style="bold"),
-                      Text(f"{exercise['score']:.2f}/{exercise['max_score']:.0f}", style=style),
+                      Text(f"{exercise['score']:.2f}/{_most(exercise['max_score'])}", style=style),
                       exercise["status"], exercise.get("message", ""))
         if exercise["status"] == ExerciseStatus.MISSING:
             continue
@@ -153,6 +158,6 @@ def print_report(report: dict, console: Console | None = None, verbose: bool = F
             table.add_row(f"  {skipped['name']}", "-", Text("skipped", style="dim"),
                           Text(skipped_text(report, skipped), style="dim"))
     console.print(table)
-    console.print(f"[bold]Total: {report['score']:.2f} / {report['max_score']:.0f}[/]   "
+    console.print(f"[bold]Total: {report['score']:.2f} / {_most(report['max_score'])}[/]   "
                   f"(seed {report['seed']}; rerun with --seed {report['seed']} to reproduce; "
                   f"{report.get('seconds', 0):.0f} s)")
