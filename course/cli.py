@@ -219,29 +219,19 @@ def _run_chapters(todo: list, root: Path, quick: bool, backend: str = "tensorflo
 
 def _one_file(target: str | None, chapters: list[str] | None) -> tuple[str | None, list[str] | None]:
     """``course grade exercises/ch06_adam.py`` grades that one file: its folder, its chapter."""
-    from course.catalog import CHAPTERS
-    from course.grader.grade import GradingError, exercise_spec
+    from course.grader.grade import GradingError, exercise_spec, gradable_chapters, select_exercises
 
     path = Path(target) if target else None
     if path is None or not path.is_file():
         return target, chapters
     if path.suffix != ".py" or exercise_spec(path.stem) is None:
-        stems = ", ".join(f"{c.stem}.py" for c in CHAPTERS if exercise_spec(c.stem) is not None)
+        stems = ", ".join(f"{e.stem}.py" for e in gradable_chapters())
         raise GradingError(f"{path} is not one of the exercise files ({stems}): give the folder "
                            "that holds them, or one of them by its own name")
-    if chapters and any(_chapter_stem(c) != path.stem for c in chapters):
+    if chapters and {e.stem for e in select_exercises(chapters)} != {path.stem}:
         raise GradingError(f"--chapter {' '.join(chapters)} does not match {path.name}; give the "
                            "folder to grade other chapters")
     return str(path.parent), [path.stem]
-
-
-def _chapter_stem(key: str) -> str | None:
-    from course.catalog import chapter
-
-    try:
-        return chapter(key).stem
-    except ValueError:
-        return None
 
 
 def cmd_grade(args) -> int:

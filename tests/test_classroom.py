@@ -328,4 +328,3 @@ def test_without_chapter_only_the_chapters_handed_in_are_graded(tmp_path, fake):
     nothing = make_class(tmp_path / "c", {"ann": None})
     with pytest.raises(ClassGradingError, match="no exercise files"):
         grade_class(nothing, tmp_path / "out_c")
-

@@ -21,6 +21,7 @@ _RAW_APPLY_PREFIXES = ("ApplyAdam", "ResourceApplyAdam", "ApplyRMSProp", "Resour
                        "ResourceApplyCenteredRMSProp", "ApplyGradientDescent",
                        "ResourceApplyGradientDescent", "ResourceSparseApply", "SparseApply")
 
+
 @dataclass
 class StaticResult:
     ok: bool
